@@ -1,0 +1,1 @@
+"""The business: aggregates, their events and rules, and the one Application (`Business`)."""

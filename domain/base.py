@@ -1,0 +1,36 @@
+"""The base of every aggregate: each event it records carries the acting command's metadata."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain import context
+
+# Namespace for ids derived from natural keys (SKU, tax number, document number, key ...).
+TEKIL_NAMESPACE = UUID("3f1c5b2e-8f7a-4c1e-9b0d-7a6e2c4d9e10")
+
+
+def natural_id(kind: str, key: str) -> UUID:
+    """The id of the aggregate that owns a unique business key: same key, same id, race-free."""
+    return uuid.uuid5(TEKIL_NAMESPACE, f"{kind}:{key}")
+
+
+class Entity(Aggregate):
+    class Event(Aggregate.Event):
+        meta: dict[str, str]
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("meta", context.current().metadata())
+        return super()._create(event_class, id=id, **kwargs)
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("meta", context.current().metadata())
+        super().trigger_event(event_class, **kwargs)

@@ -1,0 +1,131 @@
+"""The command machinery every bounded context's commands run on.
+
+A command method loads what it needs, decides, and returns `self._save(primary, *others)`:
+one `save`, so all of its events are recorded or none. `@command` wraps it in a bounded
+retry on version conflicts (the whole command is re-decided from fresh state, which is what
+makes the retry safe) and answers repeats of an idempotency key with the first answer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain import context
+from domain.base import Entity
+from domain.commands import CommandRecord, command_record_id
+from domain.errors import Conflict, IdempotencyKeyReused, NotFound, VersionMismatch
+
+MAX_ATTEMPTS = 5
+
+A = TypeVar("A", bound=Entity)
+P = ParamSpec("P")
+S = TypeVar("S", bound="Core")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command answers: the aggregate it acted on, its new version, and the position
+    (notification id) of the last event it recorded. `replayed` marks the repeat of an
+    idempotency key, whose position the caller looks up (see api/idempotency.py)."""
+
+    id: UUID
+    version: int
+    position: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+
+def command(method: Callable[Concatenate[S, P], Result]) -> Callable[Concatenate[S, P], Result]:
+    @functools.wraps(method)
+    def run(self: S, *args: P.args, **kwargs: P.kwargs) -> Result:
+        return self.execute(lambda: method(self, *args, **kwargs))
+
+    return run
+
+
+class Core(Application):
+    """Loading, saving and the command loop, shared by every bounded context."""
+
+    name = "Business"
+
+    def execute(self, decide: Callable[[], Result]) -> Result:
+        ctx = context.current()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if ctx.idempotency_key:
+                earlier = self._earlier_answer(ctx)
+                if earlier is not None:
+                    return earlier
+            try:
+                return decide()
+            except IntegrityError:
+                # Another command saved one of our aggregates (or claimed the same unique
+                # key) first. Re-deciding from fresh state is safe: nothing of ours was saved.
+                if attempt == MAX_ATTEMPTS:
+                    raise Conflict(
+                        "the same records were changed concurrently; try again"
+                    ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _earlier_answer(self, ctx: context.CommandContext) -> Result | None:
+        assert ctx.idempotency_key is not None
+        record_id = command_record_id(ctx.actor, ctx.idempotency_key)
+        try:
+            record: CommandRecord = self.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        if record.fingerprint != ctx.fingerprint:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {ctx.idempotency_key!r} was already used for another request"
+            )
+        return Result(
+            id=record.result_id,
+            version=record.result_version,
+            extra=dict(record.result_extra),
+            replayed=True,
+        )
+
+    def _get(self, cls: type[A], aggregate_id: UUID, kind: str | None = None) -> A:
+        try:
+            aggregate: Entity = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(kind or cls.__name__.lower(), aggregate_id) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(kind or cls.__name__.lower(), aggregate_id)
+        return aggregate
+
+    def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate: Entity = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _save(self, primary: Entity, *others: Entity | None, **extra: Any) -> Result:
+        ctx = context.current()
+        if ctx.expected_version is not None:
+            before = primary.version - len(primary.pending_events)
+            if before != ctx.expected_version:
+                raise VersionMismatch(ctx.expected_version, before)
+        result = Result(id=primary.id, version=primary.version, extra=extra)
+        objs: list[Entity | None] = [primary, *others]
+        if ctx.idempotency_key:
+            objs.append(
+                CommandRecord.record(
+                    actor=ctx.actor,
+                    key=ctx.idempotency_key,
+                    fingerprint=ctx.fingerprint,
+                    result_id=result.id,
+                    result_version=result.version,
+                    result_extra=extra,
+                )
+            )
+        recordings = self.save(*objs)
+        position = recordings[-1].notification.id if recordings else None
+        return replace(result, position=position)

@@ -1,0 +1,1 @@
+"""The CRM front door: leads, parties (customers), opportunities and activities."""
