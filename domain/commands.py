@@ -22,7 +22,7 @@ class CommandRecord(Entity):
         actor: str
         key: str
         fingerprint: str
-        result_id: str
+        result_id: UUID
         result_version: int
         result_extra: dict[str, Any]
 
@@ -30,7 +30,7 @@ class CommandRecord(Entity):
             record.actor = self.actor
             record.key = self.key
             record.fingerprint = self.fingerprint
-            record.result_id = UUID(self.result_id)
+            record.result_id = self.result_id
             record.result_version = self.result_version
             record.result_extra = dict(self.result_extra)
 
@@ -59,7 +59,7 @@ class CommandRecord(Entity):
             actor=actor,
             key=key,
             fingerprint=fingerprint,
-            result_id=str(result_id),
+            result_id=result_id,
             result_version=result_version,
             result_extra=result_extra,
         )

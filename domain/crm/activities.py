@@ -32,7 +32,7 @@ class Activity(Entity):
         subject: str
         notes: str | None
         regarding: str
-        regarding_id: str
+        regarding_id: UUID
         due: date | None
         owner: str
         done: bool
@@ -41,7 +41,7 @@ class Activity(Entity):
             activity.kind = ActivityKind(self.kind)
             activity.subject = self.subject
             activity.regarding = Regarding(self.regarding)
-            activity.regarding_id = UUID(self.regarding_id)
+            activity.regarding_id = self.regarding_id
             activity.due = self.due
             activity.owner = self.owner
             activity.done = self.done
@@ -78,7 +78,7 @@ class Activity(Entity):
             subject=subject,
             notes=notes,
             regarding=regarding.value,
-            regarding_id=str(regarding_id),
+            regarding_id=regarding_id,
             due=due,
             owner=owner,
             done=done,

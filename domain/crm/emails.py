@@ -17,18 +17,18 @@ class EmailIndex(Entity):
     class Registered(Entity.Created):
         email: str
         holder_kind: str
-        holder_id: str
+        holder_id: UUID
 
         def apply(self, index: EmailIndex) -> None:
             index.email = self.email
-            index.holders = [(self.holder_kind, UUID(self.holder_id))]
+            index.holders = [(self.holder_kind, self.holder_id)]
 
     class HolderAdded(Entity.Event):
         holder_kind: str
-        holder_id: str
+        holder_id: UUID
 
         def apply(self, index: EmailIndex) -> None:
-            index.holders.append((self.holder_kind, UUID(self.holder_id)))
+            index.holders.append((self.holder_kind, self.holder_id))
 
     if TYPE_CHECKING:
         email: str
@@ -41,10 +41,10 @@ class EmailIndex(Entity):
             id=email_index_id(email),
             email=email,
             holder_kind=holder_kind,
-            holder_id=str(holder_id),
+            holder_id=holder_id,
         )
         return index
 
     def add(self, holder_kind: str, holder_id: UUID) -> None:
         if (holder_kind, holder_id) not in self.holders:
-            self.trigger_event(self.HolderAdded, holder_kind=holder_kind, holder_id=str(holder_id))
+            self.trigger_event(self.HolderAdded, holder_kind=holder_kind, holder_id=holder_id)

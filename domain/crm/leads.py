@@ -26,7 +26,7 @@ class Lead(Entity):
         source: str
         campaign: str | None
         owner: str
-        possible_duplicates: list[str]
+        possible_duplicates: list[UUID]
 
         def apply(self, lead: Lead) -> None:
             lead.name = self.name
@@ -36,7 +36,7 @@ class Lead(Entity):
             lead.source = self.source
             lead.campaign = self.campaign
             lead.owner = self.owner
-            lead.possible_duplicates = [UUID(d) for d in self.possible_duplicates]
+            lead.possible_duplicates = list(self.possible_duplicates)
             lead.status = LeadStatus.NEW
             lead.customer_id = None
             lead.opportunity_id = None
@@ -52,13 +52,13 @@ class Lead(Entity):
             lead.status = LeadStatus.DISQUALIFIED
 
     class Converted(Entity.Event):
-        customer_id: str
-        opportunity_id: str | None
+        customer_id: UUID
+        opportunity_id: UUID | None
 
         def apply(self, lead: Lead) -> None:
             lead.status = LeadStatus.CONVERTED
-            lead.customer_id = UUID(self.customer_id)
-            lead.opportunity_id = UUID(self.opportunity_id) if self.opportunity_id else None
+            lead.customer_id = self.customer_id
+            lead.opportunity_id = self.opportunity_id
 
     if TYPE_CHECKING:
         name: str
@@ -95,7 +95,7 @@ class Lead(Entity):
             source=source,
             campaign=campaign,
             owner=owner,
-            possible_duplicates=[str(d) for d in possible_duplicates],
+            possible_duplicates=list(possible_duplicates),
         )
         return lead
 
@@ -111,8 +111,8 @@ class Lead(Entity):
         self._ensure_status(LeadStatus.NEW, LeadStatus.QUALIFIED, action="convert")
         self.trigger_event(
             self.Converted,
-            customer_id=str(customer_id),
-            opportunity_id=str(opportunity_id) if opportunity_id else None,
+            customer_id=customer_id,
+            opportunity_id=opportunity_id,
         )
 
     def _ensure_status(self, *allowed: LeadStatus, action: str) -> None:

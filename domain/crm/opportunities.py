@@ -48,7 +48,7 @@ def open_stage(field: str, value: str) -> Stage:
 
 class Opportunity(Entity):
     class Opened(Entity.Created):
-        customer_id: str
+        customer_id: UUID
         title: str
         amount: Decimal
         currency: str
@@ -56,10 +56,10 @@ class Opportunity(Entity):
         owner: str
         stage: str
         probability: Decimal
-        lead_id: str | None
+        lead_id: UUID | None
 
         def apply(self, opp: Opportunity) -> None:
-            opp.customer_id = UUID(self.customer_id)
+            opp.customer_id = self.customer_id
             opp.title = self.title
             opp.amount = self.amount
             opp.currency = self.currency
@@ -114,7 +114,7 @@ class Opportunity(Entity):
     ) -> Opportunity:
         opp: Opportunity = cls._create(
             cls.Opened,
-            customer_id=str(customer_id),
+            customer_id=customer_id,
             title=title,
             amount=amount,
             currency=currency,
@@ -122,7 +122,7 @@ class Opportunity(Entity):
             owner=owner,
             stage=stage.value,
             probability=DEFAULT_PROBABILITY[stage] if probability is None else probability,
-            lead_id=str(lead_id) if lead_id else None,
+            lead_id=lead_id,
         )
         return opp
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from domain.base import Entity
 
@@ -27,7 +28,7 @@ class Party(Entity):
         payment_terms_days: int
         credit_limit: Decimal
         currency: str
-        lead_id: str | None
+        lead_id: UUID | None
 
         def apply(self, party: Party) -> None:
             party.name = self.name
@@ -76,7 +77,7 @@ class Party(Entity):
         payment_terms_days: int,
         credit_limit: Decimal,
         currency: str,
-        lead_id: str | None = None,
+        lead_id: UUID | None = None,
     ) -> Party:
         party: Party = cls._create(
             cls.Registered,

@@ -308,7 +308,7 @@ class CrmCommands(Core):
             payment_terms_days=payment_terms_days,
             credit_limit=money("credit_limit", credit_limit),
             currency=currency("currency", currency_code),
-            lead_id=str(lead_id) if lead_id else None,
+            lead_id=lead_id,
         )
         claim = TaxNumberClaim.claim(number, party.id) if number else None
         return party, claim

@@ -52,11 +52,11 @@ def tax_number_claim_id(number: str) -> UUID:
 class TaxNumberClaim(Entity):
     class Claimed(Entity.Created):
         number: str
-        party_id: str
+        party_id: UUID
 
         def apply(self, claim: TaxNumberClaim) -> None:
             claim.number = self.number
-            claim.party_id = UUID(self.party_id)
+            claim.party_id = self.party_id
 
     if TYPE_CHECKING:
         number: str
@@ -65,6 +65,6 @@ class TaxNumberClaim(Entity):
     @classmethod
     def claim(cls, number: str, party_id: UUID) -> TaxNumberClaim:
         claim: TaxNumberClaim = cls._create(
-            cls.Claimed, id=tax_number_claim_id(number), number=number, party_id=str(party_id)
+            cls.Claimed, id=tax_number_claim_id(number), number=number, party_id=party_id
         )
         return claim

@@ -1,0 +1,1 @@
+"""Read models: SQLAlchemy tables fed from the one event store, and the runner that feeds them."""

@@ -1,0 +1,143 @@
+"""Leads as sales sees them, and the lead funnel by source and campaign."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, Column, Connection, Integer, String, Text, Uuid, case, func, select
+
+from domain.crm.leads import Lead, LeadStatus
+from projections.engine import Batch, Projection
+from projections.types import UtcDateTime
+
+
+class Leads(Projection):
+    name = "leads"
+    version = 1
+    handles = (Lead.Captured, Lead.Qualified, Lead.Disqualified, Lead.Converted)
+
+    def define_tables(self) -> None:
+        self.table(
+            "leads",
+            Column("id", Uuid, primary_key=True),
+            Column("name", String(200), nullable=False),
+            Column("company", String(200)),
+            Column("email", String(254), index=True),
+            Column("phone", String(40)),
+            Column("source", String(50), nullable=False, index=True),
+            Column("campaign", String(50), index=True),
+            Column("owner", String(100), nullable=False, index=True),
+            Column("status", String(20), nullable=False, index=True),
+            Column("possible_duplicate", Boolean, nullable=False),
+            Column("duplicate_of", Text),
+            Column("reached_qualified", Boolean, nullable=False),
+            Column("captured_at", UtcDateTime, nullable=False, index=True),
+            Column("qualified_at", UtcDateTime),
+            Column("disqualified_at", UtcDateTime),
+            Column("disqualify_reason", Text),
+            Column("converted_at", UtcDateTime),
+            Column("customer_id", Uuid),
+            Column("opportunity_id", Uuid),
+            Column("version", Integer, nullable=False),
+            Column("position", Integer, nullable=False),
+        )
+
+    def handle(self, event: Any, position: int, batch: Batch) -> None:
+        leads = self["leads"]
+        key = event.originator_id
+        stamp = {"version": event.originator_version, "position": position}
+        match event:
+            case Lead.Captured():
+                batch.insert(
+                    leads,
+                    id=key,
+                    name=event.name,
+                    company=event.company,
+                    email=event.email,
+                    phone=event.phone,
+                    source=event.source,
+                    campaign=event.campaign,
+                    owner=event.owner,
+                    status=LeadStatus.NEW.value,
+                    possible_duplicate=bool(event.possible_duplicates),
+                    duplicate_of=",".join(str(d) for d in event.possible_duplicates) or None,
+                    reached_qualified=False,
+                    captured_at=event.timestamp,
+                    **stamp,
+                )
+            case Lead.Qualified():
+                batch.update(
+                    leads,
+                    key,
+                    status=LeadStatus.QUALIFIED.value,
+                    reached_qualified=True,
+                    qualified_at=event.timestamp,
+                    **stamp,
+                )
+            case Lead.Disqualified():
+                batch.update(
+                    leads,
+                    key,
+                    status=LeadStatus.DISQUALIFIED.value,
+                    disqualified_at=event.timestamp,
+                    disqualify_reason=event.reason,
+                    **stamp,
+                )
+            case Lead.Converted():
+                batch.update(
+                    leads,
+                    key,
+                    status=LeadStatus.CONVERTED.value,
+                    reached_qualified=True,
+                    converted_at=event.timestamp,
+                    customer_id=event.customer_id,
+                    opportunity_id=event.opportunity_id,
+                    **stamp,
+                )
+
+    def funnel(self, conn: Connection, by: str) -> list[dict[str, Any]]:
+        """Captured, qualified, converted and disqualified leads per source or campaign, with
+        conversion rates. A converted lead counts as qualified: it got past that stage."""
+        leads = self["leads"]
+        group = leads.c.source if by == "source" else leads.c.campaign
+
+        def count_where(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        rows = conn.execute(
+            select(
+                group.label("key"),
+                func.count().label("captured"),
+                count_where(leads.c.reached_qualified.is_(True)).label("qualified"),
+                count_where(leads.c.status == LeadStatus.CONVERTED.value).label("converted"),
+                count_where(leads.c.status == LeadStatus.DISQUALIFIED.value).label("disqualified"),
+            )
+            .group_by(group)
+            .order_by(group)
+        ).all()
+        return [
+            _funnel_row(by, r.key, r.captured, r.qualified, r.converted, r.disqualified)
+            for r in rows
+        ]
+
+
+def rate(part: int, whole: int) -> str | None:
+    if not whole:
+        return None
+    return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1")))
+
+
+def _funnel_row(
+    by: str, key: str | None, captured: int, qualified: int, converted: int, disqualified: int
+) -> dict[str, Any]:
+    return {
+        by: key,
+        "captured": captured,
+        "qualified": int(qualified or 0),
+        "converted": int(converted or 0),
+        "disqualified": int(disqualified or 0),
+        "qualification_rate": rate(int(qualified or 0), captured),
+        "conversion_rate": rate(int(converted or 0), captured),
+        "qualified_to_converted_rate": rate(int(converted or 0), int(qualified or 0)),
+    }

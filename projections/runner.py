@@ -1,0 +1,202 @@
+"""Feeds read models from the notification log: in batches (catch-up and rebuild), then live
+(woken by commands in this process, by NOTIFY on PostgreSQL, or by polling on SQLite)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from eventsourcing.postgres import PostgresApplicationRecorder
+from sqlalchemy import select, update
+
+from domain.app import Business
+from projections.engine import Batch, Projection, tracking_table
+from projections.eventlog import Listener
+from projections.store import ReadStore
+
+log = logging.getLogger(__name__)
+
+
+class StaleTracking(Exception):
+    """Another runner moved a projection on first: reload positions and carry on."""
+
+
+@dataclass
+class Progress:
+    position: int
+    head: int
+    events: int
+    seconds: float
+
+
+class Runner:
+    def __init__(
+        self,
+        business: Business,
+        reads: ReadStore,
+        projections: Sequence[Projection] | None = None,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 0.05,
+        store_url: str | None = None,
+    ) -> None:
+        self.store_url = store_url
+        self.business = business
+        self.reads = reads
+        self.projections = list(reads.projections.values() if projections is None else projections)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.failed: dict[str, str] = {}
+        self._positions: dict[str, int] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listener: Listener | None = None
+
+    # -- processing ------------------------------------------------------------------------
+
+    @property
+    def active(self) -> list[Projection]:
+        return [p for p in self.projections if p.name not in self.failed]
+
+    def positions(self) -> dict[str, int]:
+        if self._positions is None:
+            self._positions = self._load_positions()
+        return self._positions
+
+    def _load_positions(self) -> dict[str, int]:
+        wanted = {p.key for p in self.projections}
+        with self.reads.writer.connect() as conn:
+            rows = conn.execute(
+                select(tracking_table.c.name, tracking_table.c.version, tracking_table.c.position)
+            ).all()
+        found = {(n, v): pos for n, v, pos in rows if (n, v) in wanted}
+        return {p.name: found.get(p.key, 0) for p in self.projections}
+
+    def step(self, stop: int | None = None) -> int:
+        """Apply the next batch of events to every active projection; returns how many events
+        were read (0 when all are up to date)."""
+        active = self.active
+        if not active:
+            return 0
+        positions = self.positions()
+        start = min(positions[p.name] for p in active)
+        if stop is not None and start >= stop:
+            return 0
+        notifications = self.business.recorder.select_notifications(
+            start=start + 1, limit=self.batch_size, stop=stop
+        )
+        if not notifications:
+            return 0
+        last = notifications[-1].id
+        while True:
+            try:
+                self._apply(active, notifications, last)
+            except StaleTracking:
+                self._positions = None
+                return len(notifications)
+            except Exception as error:
+                culprit = getattr(error, "projection", None)
+                if culprit is None:
+                    raise
+                log.exception("projection %s failed; it stops until rebuilt", culprit)
+                self.failed[culprit] = f"{type(error).__name__}: {error}"
+                active = self.active
+                if not active:
+                    return 0
+                continue
+            for p in active:
+                positions[p.name] = max(positions[p.name], last)
+            return len(notifications)
+
+    def _apply(self, active: list[Projection], notifications: Sequence, last: int) -> None:  # type: ignore[type-arg]
+        positions = self.positions()
+        mapper = self.business.mapper
+        with self.reads.writer.begin() as conn:
+            batch = Batch(conn)
+            for n in notifications:
+                event = None
+                for p in active:
+                    if n.topic in p.topics and n.id > positions[p.name]:
+                        if event is None:
+                            event = mapper.to_domain_event(n)
+                        try:
+                            p.handle(event, n.id, batch)
+                        except Exception as error:
+                            error.projection = p.name  # type: ignore[attr-defined]
+                            raise
+            batch.flush()
+            for p in active:
+                old = positions[p.name]
+                if old >= last:
+                    continue
+                moved = conn.execute(
+                    update(tracking_table)
+                    .where(
+                        tracking_table.c.name == p.name,
+                        tracking_table.c.version == p.version,
+                        tracking_table.c.position == old,
+                    )
+                    .values(position=last)
+                ).rowcount
+                if moved != 1:
+                    raise StaleTracking(p.name)
+
+    def catch_up(
+        self, stop: int | None = None, on_progress: Callable[[Progress], None] | None = None
+    ) -> int:
+        """Process until every projection has reached the head of the log (or `stop`)."""
+        began = time.monotonic()
+        head = stop if stop is not None else (self.business.recorder.max_notification_id() or 0)
+        total = 0
+        while True:
+            n = self.step(stop=head)
+            total += n
+            if on_progress is not None:
+                position = min(self.positions().values(), default=head)
+                on_progress(Progress(position, head, total, time.monotonic() - began))
+            if n == 0:
+                return total
+
+    # -- live following --------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        recorder = self.business.recorder
+        if self.store_url and isinstance(recorder, PostgresApplicationRecorder):
+            self._listener = Listener(self.store_url, recorder.channel_name, self.wake)
+            self._listener.start()
+        self._thread = threading.Thread(target=self._follow, name="tekil-projections", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _follow(self) -> None:
+        idle = self.poll_interval if self._listener is None else 1.0
+        while not self._stop.is_set():
+            try:
+                n = self.step()
+            except Exception:
+                log.exception("projection runner failed; retrying")
+                self._positions = None
+                self._stop.wait(1.0)
+                continue
+            if n < self.batch_size:
+                self._wake.wait(timeout=idle)
+                self._wake.clear()

@@ -1,0 +1,87 @@
+"""The read side's database: projection tables, tracking positions, and read-your-writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Engine, delete, insert, select
+
+from domain.settings import backend_of
+from projections.db import make_engine
+from projections.engine import TRACKING, Projection, tracking_table
+
+
+class ReadStore:
+    def __init__(self, url: str, projections: Sequence[Projection]) -> None:
+        self.url = url
+        self.writer: Engine = make_engine(url, writer=True)
+        self.reader: Engine = (
+            self.writer if backend_of(url) == "memory" else make_engine(url, writer=False)
+        )
+        self.projections: dict[str, Projection] = {p.name: p for p in projections}
+
+    def __getitem__(self, name: str) -> Projection:
+        return self.projections[name]
+
+    def create_tables(self) -> None:
+        with self.writer.begin() as conn:
+            TRACKING.create_all(conn)
+            for projection in self.projections.values():
+                projection.metadata.create_all(conn)
+                self._ensure_tracking(conn, projection)
+
+    @staticmethod
+    def _ensure_tracking(conn, projection: Projection) -> None:  # type: ignore[no-untyped-def]
+        exists = conn.execute(
+            select(tracking_table.c.position).where(
+                tracking_table.c.name == projection.name,
+                tracking_table.c.version == projection.version,
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                insert(tracking_table).values(
+                    name=projection.name, version=projection.version, position=0
+                )
+            )
+
+    def reset(self, projection: Projection) -> None:
+        """Drop and recreate a projection's tables, and start it again from position 0."""
+        with self.writer.begin() as conn:
+            projection.metadata.drop_all(conn)
+            projection.metadata.create_all(conn)
+            conn.execute(
+                delete(tracking_table).where(
+                    tracking_table.c.name == projection.name,
+                    tracking_table.c.version == projection.version,
+                )
+            )
+            self._ensure_tracking(conn, projection)
+
+    def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        wanted = {n: self.projections[n].version for n in (names or self.projections)}
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                select(tracking_table.c.name, tracking_table.c.version, tracking_table.c.position)
+            ).all()
+        found = {name: pos for name, version, pos in rows if wanted.get(name) == version}
+        return {name: found.get(name, 0) for name in wanted}
+
+    def wait_for(
+        self, position: int, names: Iterable[str], timeout: float = 5.0, interval: float = 0.005
+    ) -> bool:
+        """True once every named read model has processed `position`; False on timeout."""
+        names = list(names)
+        deadline = time.monotonic() + timeout
+        while True:
+            if min(self.positions(names).values(), default=position) >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()

@@ -1,0 +1,71 @@
+"""Column types for read models: amounts and quantities as scaled integers (exact sums in SQL
+on SQLite and PostgreSQL alike), timestamps as UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime
+from sqlalchemy.types import TypeDecorator
+
+
+class Scaled(TypeDecorator[Decimal]):
+    """A Decimal stored as an integer number of 10^-scale units. A value that does not fit the
+    scale exactly is a bug upstream, not something to round quietly."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        self.factor = Decimal(10) ** scale
+        self.quantum = Decimal(1).scaleb(-scale)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        scaled = Decimal(value) * self.factor
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than {self.scale} decimal places")
+        return int(scaled)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / self.factor).quantize(self.quantum)
+
+
+def Amount() -> Scaled:
+    return Scaled(2)
+
+
+def Quantity() -> Scaled:
+    return Scaled(4)
+
+
+def UnitPrice() -> Scaled:
+    return Scaled(6)
+
+
+def Percent() -> Scaled:
+    return Scaled(4)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value  # type: ignore[no-any-return]
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
