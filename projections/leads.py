@@ -5,7 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Integer, String, Text, Uuid, case, func, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    case,
+    func,
+    select,
+)
 
 from domain.crm.leads import Lead, LeadStatus
 from projections.engine import Batch, Projection
@@ -30,7 +42,7 @@ class Leads(Projection):
             Column("owner", String(100), nullable=False, index=True),
             Column("status", String(20), nullable=False, index=True),
             Column("possible_duplicate", Boolean, nullable=False),
-            Column("duplicate_of", Text),
+            Column("duplicate_of", JSON, nullable=False),
             Column("reached_qualified", Boolean, nullable=False),
             Column("captured_at", UtcDateTime, nullable=False, index=True),
             Column("qualified_at", UtcDateTime),
@@ -61,7 +73,7 @@ class Leads(Projection):
                     owner=event.owner,
                     status=LeadStatus.NEW.value,
                     possible_duplicate=bool(event.possible_duplicates),
-                    duplicate_of=",".join(str(d) for d in event.possible_duplicates) or None,
+                    duplicate_of=[str(d) for d in event.possible_duplicates],
                     reached_qualified=False,
                     captured_at=event.timestamp,
                     **stamp,
@@ -96,48 +108,41 @@ class Leads(Projection):
                     **stamp,
                 )
 
-    def funnel(self, conn: Connection, by: str) -> list[dict[str, Any]]:
-        """Captured, qualified, converted and disqualified leads per source or campaign, with
-        conversion rates. A converted lead counts as qualified: it got past that stage."""
+    def funnel(self, conn: Connection, by: str | None) -> list[dict[str, Any]]:
+        """Captured, qualified, converted and disqualified leads per source or campaign (or in
+        all, when `by` is None), with conversion rates. A converted lead counts as qualified:
+        it got past that stage."""
         leads = self["leads"]
-        group = leads.c.source if by == "source" else leads.c.campaign
+        group = {"source": leads.c.source, "campaign": leads.c.campaign}.get(by or "")
 
         def count_where(condition: Any) -> Any:
-            return func.sum(case((condition, 1), else_=0))
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-        rows = conn.execute(
-            select(
-                group.label("key"),
-                func.count().label("captured"),
-                count_where(leads.c.reached_qualified.is_(True)).label("qualified"),
-                count_where(leads.c.status == LeadStatus.CONVERTED.value).label("converted"),
-                count_where(leads.c.status == LeadStatus.DISQUALIFIED.value).label("disqualified"),
+        query = select(
+            func.count().label("captured"),
+            count_where(leads.c.reached_qualified.is_(True)).label("qualified"),
+            count_where(leads.c.status == LeadStatus.CONVERTED.value).label("converted"),
+            count_where(leads.c.status == LeadStatus.DISQUALIFIED.value).label("disqualified"),
+        )
+        if group is not None:
+            query = query.add_columns(group.label("key")).group_by(group).order_by(group)
+        out = []
+        for row in conn.execute(query).all():
+            item: dict[str, Any] = {by: row.key} if group is not None else {}
+            item.update(
+                captured=row.captured,
+                qualified=row.qualified,
+                converted=row.converted,
+                disqualified=row.disqualified,
+                qualification_rate=rate(row.qualified, row.captured),
+                conversion_rate=rate(row.converted, row.captured),
+                qualified_to_converted_rate=rate(row.converted, row.qualified),
             )
-            .group_by(group)
-            .order_by(group)
-        ).all()
-        return [
-            _funnel_row(by, r.key, r.captured, r.qualified, r.converted, r.disqualified)
-            for r in rows
-        ]
+            out.append(item)
+        return out
 
 
 def rate(part: int, whole: int) -> str | None:
     if not whole:
         return None
     return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1")))
-
-
-def _funnel_row(
-    by: str, key: str | None, captured: int, qualified: int, converted: int, disqualified: int
-) -> dict[str, Any]:
-    return {
-        by: key,
-        "captured": captured,
-        "qualified": int(qualified or 0),
-        "converted": int(converted or 0),
-        "disqualified": int(disqualified or 0),
-        "qualification_rate": rate(int(qualified or 0), captured),
-        "conversion_rate": rate(int(converted or 0), captured),
-        "qualified_to_converted_rate": rate(int(converted or 0), int(qualified or 0)),
-    }

@@ -1,0 +1,38 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routers import activities, customers, health, leads, opportunities, reports
+from api.services import Services
+
+
+def create_app(services: Services, *, run_projections: bool = True) -> FastAPI:
+    """The API over `services`. With `run_projections`, the read models are fed in this
+    process (the default on SQLite); otherwise `tekil projections run` feeds them."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_projections:
+            services.runner.start()
+        try:
+            yield
+        finally:
+            services.runner.stop()
+
+    app = FastAPI(
+        title="tekil",
+        summary="One event-sourced store for the whole business: CRM and ERP.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for module in (health, leads, customers, opportunities, activities, reports):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,194 @@
+"""Typed dependencies: who is calling, running a command on their behalf, and reading a read
+model no older than the caller's last write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Query, Request
+from sqlalchemy import Connection
+
+from api.keys import Caller
+from api.services import Services
+from domain import context
+from domain.app import Business
+from domain.core import Result
+from domain.errors import InvalidInput
+from projections.engine import Projection
+from projections.eventlog import position_of
+from projections.store import ReadStore
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authenticate(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Caller:
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    if not key:
+        raise HTTPException(
+            401,
+            "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    caller = services.keys.authenticate(key)
+    if caller is None:
+        raise HTTPException(
+            401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return caller
+
+
+def require(*roles: str) -> Any:
+    """A dependency that lets through callers holding one of `roles` (admin always)."""
+
+    def check(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+        if not caller.may(*roles):
+            raise HTTPException(
+                403,
+                f"this needs one of the roles {', '.join(sorted(roles))}; "
+                f"key {caller.name!r} has {', '.join(sorted(caller.roles))}",
+            )
+        return caller
+
+    return Depends(check)
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: uuid.UUID
+    version: int
+    position: int
+    extra: dict[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "version": self.version,
+            "position": self.position,
+            **self.extra,
+        }
+
+
+class Commander:
+    """Runs one command as the caller, with the request's idempotency key and If-Match."""
+
+    def __init__(self, services: Services, ctx: context.CommandContext) -> None:
+        self.services = services
+        self.ctx = ctx
+
+    def __call__(self, decide: Callable[[Business], Result]) -> dict[str, Any]:
+        business = self.services.business
+        with context.acting(self.ctx):
+            result = decide(business)
+        position = result.position
+        if result.replayed:
+            # The first answer's position is that of its command record, saved last.
+            record_id = _record_id(self.ctx)
+            position = position_of(business, record_id, 1)
+        else:
+            self.services.runner.wake()
+        return Answer(result.id, result.version, position or 0, result.extra).body()
+
+
+def _record_id(ctx: context.CommandContext) -> uuid.UUID:
+    from domain.commands import command_record_id
+
+    assert ctx.idempotency_key is not None
+    return command_record_id(ctx.actor, ctx.idempotency_key)
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    raw = if_match.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    raw = raw.strip('"')
+    if not raw.isdigit():
+        raise InvalidInput("If-Match", "must be the version number the resource had, e.g. 3")
+    return int(raw)
+
+
+async def commander(
+    request: Request,
+    services: ServicesDep,
+    caller: Annotated[Caller, Depends(authenticate)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    if_match: Annotated[str | None, Header()] = None,
+    x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> Commander:
+    body = await request.body()
+    fingerprint = ""
+    if idempotency_key:
+        try:
+            canonical = json.dumps(json.loads(body or b"null"), sort_keys=True)
+        except ValueError:
+            canonical = body.decode("utf-8", "replace")
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.url.path}\n{canonical}".encode()
+        ).hexdigest()
+    command_id = idempotency_key or str(uuid.uuid4())
+    ctx = context.CommandContext(
+        actor=caller.name,
+        command_id=command_id,
+        correlation_id=x_correlation_id or command_id,
+        causation_id=command_id,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        expected_version=_expected_version(if_match),
+    )
+    return Commander(services, ctx)
+
+
+CommandDep = Annotated[Commander, Depends(commander)]
+
+
+def read_model(*names: str) -> Any:
+    """A dependency giving a read connection once the named read models have processed the
+    caller's `min_position` (read-your-writes); 503 with Retry-After if they don't in time."""
+
+    def wait(
+        services: ServicesDep,
+        min_position: Annotated[
+            int | None,
+            Query(ge=0, description="wait until the read model has processed this position"),
+        ] = None,
+    ) -> Any:
+        if min_position and not services.reads.wait_for(min_position, names):
+            raise HTTPException(
+                503,
+                f"the read models {', '.join(names)} have not reached position {min_position} "
+                "yet; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        with services.reads.reader.connect() as conn:
+            yield Reader(conn, services.reads)
+
+    return Depends(wait)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A read-only connection (one consistent snapshot) and the read models behind it."""
+
+    conn: Connection
+    reads: ReadStore
+
+    def __getitem__(self, projection: str) -> Projection:
+        return self.reads[projection]

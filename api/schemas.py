@@ -1,0 +1,63 @@
+"""Shapes shared by every resource: command answers, pages, and the base for request bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, Select, func, select
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CommandAnswer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: UUID
+    version: int
+    position: int = Field(
+        description="notification id of the last event recorded; pass it as "
+        "?min_position= to read your own write"
+    )
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+def paginate(
+    conn: Connection,
+    query: Select[Any],
+    model: type[T],
+    limit: int,
+    offset: int,
+    shape: Callable[[Any], dict[str, Any]] = dict,
+) -> dict[str, Any]:
+    total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar()
+    rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
+    return {
+        "items": [model.model_validate(shape(r)) for r in rows],
+        "total": total or 0,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+class PageParams(BaseModel):
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)

@@ -1,0 +1,55 @@
+"""Everything a tekil process holds open: the store, the read side, the keys, the runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.keys import KeyStore
+from domain.app import Business, open_business
+from domain.settings import Settings
+from projections.db import make_engine
+from projections.registry import all_projections
+from projections.runner import Runner
+from projections.store import ReadStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    business: Business
+    reads: ReadStore
+    keys: KeyStore
+    runner: Runner
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, initialise: bool = False) -> Services:
+        settings = settings or Settings.from_env()
+        business = open_business(settings, create_tables=initialise)
+        reads = ReadStore(settings.reads_url, all_projections())
+        keys_engine = (
+            reads.writer
+            if settings.reads_url == settings.database_url
+            else make_engine(settings.database_url, writer=True)
+        )
+        services = cls(
+            settings=settings,
+            business=business,
+            reads=reads,
+            keys=KeyStore(keys_engine),
+            runner=Runner(business, reads, store_url=settings.database_url),
+        )
+        if initialise:
+            services.initialise()
+        return services
+
+    def initialise(self) -> None:
+        """Create the read-model and key tables (the store's own were created on opening)."""
+        self.reads.create_tables()
+        self.keys.create_table()
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.business.close()
+        if self.keys.engine is not self.reads.writer:
+            self.keys.engine.dispose()
+        self.reads.dispose()

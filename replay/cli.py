@@ -1,0 +1,263 @@
+"""`tekil`: serve the API, manage the database, keys and read models, audit and replay."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from api.keys import ROLES, InvalidKeyRequest
+from api.services import Services
+from domain.settings import DEFAULT_DATABASE_URL, Settings
+
+db_option = click.option(
+    "--db",
+    "database_url",
+    envvar="TEKIL_DATABASE_URL",
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="sqlite:///path/file.db or postgresql://user@host:port/db (env TEKIL_DATABASE_URL)",
+)
+
+
+def _open(database_url: str, *, initialise: bool = False) -> Services:
+    settings = Settings.from_env(database_url=database_url)
+    try:
+        services = Services.open(settings, initialise=initialise)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    if not initialise:
+        _check_initialised(services)
+    return services
+
+
+def _check_initialised(services: Services) -> None:
+    try:
+        services.business.recorder.max_notification_id()
+        services.reads.positions()
+    except Exception as error:
+        services.close()
+        raise click.ClickException(
+            f"the database is not initialised ({type(error).__name__}); run: tekil db init --db "
+            f"{services.settings.database_url}"
+        ) from None
+
+
+@click.group()
+@click.version_option(package_name="tekil")
+def main() -> None:
+    """tekil: one event-sourced store for the whole business, CRM and ERP."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+# -- db -------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The database: create the store and read-model tables."""
+
+
+@db.command("init")
+@db_option
+def db_init(database_url: str) -> None:
+    """Create the store, read-model and key tables (once; safe to repeat)."""
+    services = _open(database_url, initialise=True)
+    services.close()
+    click.echo(f"initialised {database_url}")
+
+
+# -- serve ----------------------------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="load the demo data (idempotent) and print an admin key")
+@click.option(
+    "--projections/--no-projections",
+    default=True,
+    show_default=True,
+    help="feed the read models in this process (turn off when `tekil projections run` does)",
+)
+def serve(database_url: str, host: str, port: int, demo: bool, projections: bool) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = Settings.from_env(database_url=database_url)
+    services = _open(database_url, initialise=settings.backend == "sqlite")
+    if demo:
+        from replay.demo import load_demo
+
+        fresh = load_demo(services.business)
+        key = services.keys.create("demo-admin", ["admin"], replace=True)
+        click.echo(
+            f"demo data: {fresh} new commands recorded ({'loaded' if fresh else 'already there'})"
+        )
+        click.echo(f"admin API key (name demo-admin): {key}")
+        click.echo(
+            f"try: curl -H 'Authorization: Bearer {key}' http://{host}:{port}/api/reports/pipeline"
+        )
+    app = create_app(services, run_projections=projections)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        services.close()
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """API keys: each has a name (the actor on its events) and roles."""
+
+
+@keys.command("create")
+@click.option("--name", required=True)
+@click.option(
+    "--role",
+    "roles",
+    required=True,
+    multiple=True,
+    type=click.Choice(ROLES),
+    help="repeat for several roles",
+)
+@db_option
+def keys_create(name: str, roles: tuple[str, ...], database_url: str) -> None:
+    """Create a key; it is printed once, alone on the last line."""
+    services = _open(database_url)
+    try:
+        key = services.keys.create(name, list(roles))
+    except InvalidKeyRequest as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        services.close()
+    click.echo(f"created key {name!r} with roles {', '.join(roles)}; it is shown only now:")
+    click.echo(key)
+
+
+@keys.command("revoke")
+@click.argument("name")
+@db_option
+def keys_revoke(name: str, database_url: str) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    services = _open(database_url)
+    try:
+        done = services.keys.revoke(name)
+    finally:
+        services.close()
+    if not done:
+        raise click.ClickException(f"no active key named {name!r}")
+    click.echo(f"revoked {name!r}")
+
+
+@keys.command("list")
+@db_option
+def keys_list(database_url: str) -> None:
+    """List keys (names, roles, when created and revoked; never the keys)."""
+    services = _open(database_url)
+    try:
+        for key in services.keys.list():
+            state = (
+                f"revoked {key['revoked_at']:%Y-%m-%d %H:%M}" if key["revoked_at"] else "active"
+            )
+            click.echo(f"{key['name']:<24} {key['roles']:<30} {state}")
+    finally:
+        services.close()
+
+
+# -- projections ----------------------------------------------------------------------------
+
+
+@main.group()
+def projections() -> None:
+    """Read models: status, rebuild, and the runner process."""
+
+
+@projections.command("status")
+@db_option
+def projections_status(database_url: str) -> None:
+    """Each read model's position and lag behind the store."""
+    services = _open(database_url)
+    try:
+        head = services.business.recorder.max_notification_id() or 0
+        click.echo(f"{'projection':<20} {'version':>7} {'position':>10} {'lag':>8}   (head {head})")
+        for name, position in services.reads.positions().items():
+            version = services.reads[name].version
+            click.echo(f"{name:<20} {version:>7} {position:>10} {head - position:>8}")
+    finally:
+        services.close()
+
+
+def _progress_printer(label: str) -> Callable[[Any], None]:
+    def show(p: Any) -> None:
+        rate = p.events / p.seconds if p.seconds > 0 else 0.0
+        left = (p.head - p.position) / rate if rate else 0.0
+        done = p.position / p.head if p.head else 1.0
+        bar = "#" * int(done * 30)
+        click.echo(
+            f"\r{label:<16} [{bar:<30}] {p.position}/{p.head}  {rate:,.0f} events/s  "
+            f"{left:,.1f} s left ",
+            nl=False,
+            err=True,
+        )
+
+    return show
+
+
+@projections.command("rebuild")
+@click.argument("name", required=False)
+@click.option("--all", "rebuild_all", is_flag=True, help="rebuild every read model")
+@db_option
+def projections_rebuild(name: str | None, rebuild_all: bool, database_url: str) -> None:
+    """Drop a read model and rebuild it from position 0 in batches."""
+    from projections.runner import Runner
+
+    services = _open(database_url)
+    try:
+        known = list(services.reads.projections)
+        if rebuild_all == bool(name):
+            raise click.UsageError(f"name one read model ({', '.join(known)}) or pass --all")
+        if name and name not in known:
+            raise click.UsageError(f"unknown read model {name!r}; known: {', '.join(known)}")
+        chosen = [services.reads[n] for n in (known if rebuild_all else [name])]  # type: ignore[list-item]
+        for projection in chosen:
+            services.reads.reset(projection)
+        runner = Runner(services.business, services.reads, chosen, batch_size=5000)
+        label = "all" if rebuild_all else str(name)
+        events = runner.catch_up(on_progress=_progress_printer(label))
+        click.echo("", err=True)
+        click.echo(f"rebuilt {', '.join(p.name for p in chosen)} from {events} events")
+    finally:
+        services.close()
+
+
+@projections.command("run")
+@db_option
+def projections_run(database_url: str) -> None:
+    """Feed the read models as a process of its own (for PostgreSQL deployments, with
+    `tekil serve --no-projections`). Stops on SIGINT or SIGTERM."""
+    services = _open(database_url)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    services.runner.start()
+    click.echo("projection runner started; Ctrl-C to stop")
+    try:
+        stop.wait()
+    finally:
+        services.close()
+    click.echo("projection runner stopped")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
