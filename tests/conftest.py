@@ -1,0 +1,105 @@
+"""Fixtures: real SQLite files and a real PostgreSQL server (one fresh schema per test)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.services import Services
+from domain.settings import Settings, postgres_params
+
+POSTGRES_URL = os.environ.get("TEKIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _pg_connect() -> psycopg.Connection[Any]:
+    pg = postgres_params(POSTGRES_URL)
+    return psycopg.connect(
+        dbname=pg["dbname"], host=pg["host"], port=pg["port"], user=pg["user"],
+        password=pg["password"], autocommit=True,
+    )
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A PostgreSQL URL whose tables live in a schema of their own, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with _pg_connect() as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_URL}?schema={schema}"
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tekil.db'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def services(database_url: str) -> Iterator[Services]:
+    services = Services.open(Settings(database_url=database_url), initialise=True)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+class Api:
+    """A test client that speaks as one API key, and reads its own writes."""
+
+    def __init__(self, client: TestClient, services: Services, key: str) -> None:
+        self.client = client
+        self.services = services
+        self.key = key
+        self.last_position = 0
+
+    def as_role(self, *roles: str, name: str | None = None) -> Api:
+        name = name or f"{'-'.join(roles)}-{uuid.uuid4().hex[:6]}"
+        return Api(self.client, self.services, self.services.keys.create(name, list(roles)))
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **(extra or {})}
+
+    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        response = self.client.post(path, json=json, headers=self.headers(headers))
+        if response.status_code in (200, 201) and "position" in response.json():
+            self.last_position = max(self.last_position, response.json()["position"])
+        return response
+
+    def get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        params = {"min_position": self.last_position, **(params or {})}
+        return self.client.get(path, params=params, headers=self.headers(kw.get("headers")))
+
+    def ok(self, method: str, path: str, json: Any = None, **kw: Any) -> Any:
+        response = getattr(self, method)(path, json, **kw) if method == "post" else self.get(
+            path, **kw
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+
+@pytest.fixture
+def api(services: Services) -> Iterator[Api]:
+    app = create_app(services)
+    with TestClient(app) as client:
+        yield Api(client, services, services.keys.create("admin-test", ["admin"]))
+
+
+def event_count(services: Services) -> int:
+    return services.business.recorder.max_notification_id() or 0
