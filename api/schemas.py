@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,16 @@ class Body(BaseModel):
     """A request body: unknown fields are an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class NoBody(Body):
+    """The body of an action that takes none: absent or `{}`; anything else is rejected."""
+
+
+# What the read models can hold: amounts as 64-bit integer cents, percentages to four places.
+# Without these bounds a value the domain accepts could be recorded and then not projected.
+Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
+Percentage = Annotated[Decimal, Field(decimal_places=4)]
 
 
 class Public(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.keys import KeyStore
+from domain import context
 from domain.app import Business, open_business
 from domain.settings import Settings
 from projections.db import make_engine
@@ -43,9 +44,12 @@ class Services:
         return services
 
     def initialise(self) -> None:
-        """Create the read-model and key tables (the store's own were created on opening)."""
+        """Create the read-model and key tables (the store's own were created on opening),
+        and record what exists from the start (the MAIN warehouse)."""
         self.reads.create_tables()
         self.keys.create_table()
+        with context.acting(context.CommandContext(actor="system:init")):
+            self.business.ensure_defaults()
 
     def close(self) -> None:
         self.runner.stop()

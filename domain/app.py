@@ -8,7 +8,10 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from domain.billing.service import BillingCommands
 from domain.crm.service import CrmCommands
+from domain.ledger.service import LedgerCommands
+from domain.sales.service import SalesCommands
 from domain.settings import Settings, store_env
 
 
@@ -23,7 +26,7 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class Business(CrmCommands):
+class Business(CrmCommands, BillingCommands, SalesCommands, LedgerCommands):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())

@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
@@ -21,6 +23,8 @@ from domain import context
 from domain.base import Entity
 from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, IdempotencyKeyReused, NotFound, VersionMismatch
+from domain.ledger.chart import CHARTS, Chart
+from domain.numbering import NumberSeries, series_id
 
 MAX_ATTEMPTS = 5
 
@@ -54,6 +58,15 @@ class Core(Application):
     """Loading, saving and the command loop, shared by every bounded context."""
 
     name = "Business"
+
+    def __init__(self, env: Any = None) -> None:
+        super().__init__(env)
+        self.chart: Chart = CHARTS[self.env.get("TEKIL_CHART") or "tdhp"]
+        self.timezone = ZoneInfo(self.env.get("TEKIL_TIMEZONE") or "Europe/Istanbul")
+
+    def today(self) -> date:
+        """The business date now, where the business is (decided in commands, never in apply)."""
+        return datetime.now(self.timezone).date()
 
     def execute(self, decide: Callable[[], Result]) -> Result:
         ctx = context.current()
@@ -107,6 +120,10 @@ class Core(Application):
             return None
         return aggregate if isinstance(aggregate, cls) else None
 
+    def _series(self, code: str, year: int) -> NumberSeries:
+        """The number series for `code` in `year`, to be saved with the document it numbers."""
+        return self._find(NumberSeries, series_id(code, year)) or NumberSeries.start(code, year)
+
     def _save(self, primary: Entity, *others: Entity | None, **extra: Any) -> Result:
         ctx = context.current()
         if ctx.expected_version is not None:
@@ -115,6 +132,8 @@ class Core(Application):
                 raise VersionMismatch(ctx.expected_version, before)
         result = Result(id=primary.id, version=primary.version, extra=extra)
         objs: list[Entity | None] = [primary, *others]
+        if not any(o is not None and o.pending_events for o in objs):
+            return result  # nothing changed: nothing to record, not even the command
         if ctx.idempotency_key:
             objs.append(
                 CommandRecord.record(

@@ -45,10 +45,11 @@ def not_negative(field: str, value: object) -> Decimal:
 
 
 def money(field: str, value: object, *, allow_zero: bool = True) -> Decimal:
+    """An amount of money: not negative (or positive), at most two decimals, kept at two."""
     amount = not_negative(field, value) if allow_zero else positive(field, value)
     if amount != round_money(amount):
         raise InvalidInput(field, "must have at most two decimal places")
-    return amount
+    return round_money(amount)
 
 
 def currency(field: str, code: str) -> str:

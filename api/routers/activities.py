@@ -9,7 +9,8 @@ from pydantic import Field
 from sqlalchemy import select
 
 from api.deps import CommandDep, Reader, read_model, require
-from api.schemas import Body, CommandAnswer, Page, PageParams, Public, paginate
+from api.schemas import Body, CommandAnswer, NoBody, Page, PageParams, Public, paginate
+from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/activities", tags=["activities"])
 
@@ -62,7 +63,7 @@ def log_activity(body: ActivityCreate, run: CommandDep) -> Any:
 @router.post(
     "/{activity_id}/complete", response_model=CommandAnswer, dependencies=[require(*WRITERS)]
 )
-def complete_activity(activity_id: UUID, run: CommandDep) -> Any:
+def complete_activity(activity_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
     return run(lambda b: b.complete_activity(activity_id))
 
 
@@ -89,3 +90,12 @@ def list_activities(
     if due_before is not None:
         query = query.where(acts.c.due < due_before)
     return paginate(r.conn, query, ActivityPublic, page.limit, page.offset)
+
+
+@router.get("/{activity_id}", response_model=ActivityPublic, dependencies=[require(*READERS)])
+def get_activity(activity_id: UUID, r: Annotated[Reader, read_model("activities")]) -> Any:
+    acts = r["activities"]["activities"]
+    row = r.conn.execute(select(acts).where(acts.c.id == activity_id)).mappings().first()
+    if row is None:
+        raise NotFound("activity", activity_id)
+    return ActivityPublic.model_validate(dict(row))

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from api.deps import CommandDep, Reader, read_model, require
 from api.routers.activities import ActivityPublic
 from api.routers.opportunities import OpportunityPublic
-from api.schemas import Body, CommandAnswer, Page, PageParams, Public, paginate
+from api.schemas import Body, CommandAnswer, Money, Page, PageParams, Public, paginate
 from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
@@ -47,7 +47,7 @@ class CustomerCreate(Body):
     addresses: list[Address] = []
     contacts: list[Contact] = []
     payment_terms_days: int = Field(30, ge=0, le=3650)
-    credit_limit: Decimal = Decimal(0)
+    credit_limit: Money = Decimal(0)
     currency: str = "TRY"
 
 

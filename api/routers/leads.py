@@ -10,7 +10,16 @@ from pydantic import Field
 from sqlalchemy import select
 
 from api.deps import CommandDep, Reader, read_model, require
-from api.schemas import Body, CommandAnswer, Page, PageParams, Public, paginate
+from api.schemas import (
+    Body,
+    CommandAnswer,
+    Money,
+    NoBody,
+    Page,
+    PageParams,
+    Public,
+    paginate,
+)
 from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/leads", tags=["leads"])
@@ -35,7 +44,7 @@ class LeadDisqualify(Body):
 
 class ConvertOpportunity(Body):
     title: str | None = None
-    amount: Decimal = Decimal(0)
+    amount: Money = Decimal(0)
     currency: str = "TRY"
     expected_close: date | None = None
 
@@ -46,7 +55,7 @@ class LeadConvert(Body):
     opportunity: ConvertOpportunity | None = None
     tax_number: str | None = None
     payment_terms_days: int = 30
-    credit_limit: Decimal = Decimal(0)
+    credit_limit: Money = Decimal(0)
 
 
 class LeadPublic(Public):
@@ -98,7 +107,7 @@ def capture_lead(body: LeadCapture, run: CommandDep) -> Any:
 
 
 @router.post("/{lead_id}/qualify", response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def qualify_lead(lead_id: UUID, run: CommandDep) -> Any:
+def qualify_lead(lead_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
     return run(lambda b: b.qualify_lead(lead_id))
 
 

@@ -10,7 +10,17 @@ from pydantic import Field
 from sqlalchemy import select
 
 from api.deps import CommandDep, Reader, read_model, require
-from api.schemas import Body, CommandAnswer, Page, PageParams, Public, paginate
+from api.schemas import (
+    Body,
+    CommandAnswer,
+    Money,
+    NoBody,
+    Page,
+    PageParams,
+    Percentage,
+    Public,
+    paginate,
+)
 from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
@@ -22,17 +32,17 @@ READERS = ("sales", "manager", "auditor", "finance")
 class OpportunityCreate(Body):
     customer_id: UUID
     title: str
-    amount: Decimal = Field(examples=["125000.00"])
+    amount: Money = Field(examples=["125000.00"])
     currency: str = "TRY"
     expected_close: date | None = None
     owner: str | None = None
     stage: str = Field("prospecting", examples=["prospecting", "qualification", "proposal"])
-    probability: Decimal | None = Field(None, description="0-100; default: the stage's")
+    probability: Percentage | None = Field(None, description="0-100; default: the stage's")
 
 
 class StageChange(Body):
     stage: str = Field(examples=["proposal"])
-    probability: Decimal | None = Field(None, description="0-100; default: the stage's")
+    probability: Percentage | None = Field(None, description="0-100; default: the stage's")
 
 
 class Lose(Body):
@@ -82,7 +92,7 @@ def change_stage(opportunity_id: UUID, body: StageChange, run: CommandDep) -> An
 @router.post(
     "/{opportunity_id}/win", response_model=CommandAnswer, dependencies=[require(*SELLERS)]
 )
-def win(opportunity_id: UUID, run: CommandDep) -> Any:
+def win(opportunity_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
     return run(lambda b: b.win_opportunity(opportunity_id))
 
 

@@ -1,0 +1,1 @@
+"""Billing: sales invoices, customer payments, and each customer's open items."""

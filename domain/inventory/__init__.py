@@ -1,0 +1,1 @@
+"""Inventory: products, warehouses, stock per product and warehouse valued FIFO, receipts."""

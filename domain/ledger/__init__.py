@@ -1,0 +1,1 @@
+"""The ledger: a chart of accounts and balanced journal entries, each pointing at its cause."""

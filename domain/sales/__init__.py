@@ -1,0 +1,1 @@
+"""Sales: quotes, sales orders and shipments."""
