@@ -12,6 +12,7 @@ from projections.db import make_engine
 from projections.registry import all_projections
 from projections.runner import Runner
 from projections.store import ReadStore
+from replay.chain import ChainStore
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Services:
     reads: ReadStore
     keys: KeyStore
     runner: Runner
+    chain: ChainStore
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, initialise: bool = False) -> Services:
@@ -38,6 +40,7 @@ class Services:
             reads=reads,
             keys=KeyStore(keys_engine),
             runner=Runner(business, reads, store_url=settings.database_url),
+            chain=ChainStore(keys_engine),
         )
         if initialise:
             services.initialise()
@@ -48,6 +51,7 @@ class Services:
         and record what exists from the start (the MAIN warehouse)."""
         self.reads.create_tables()
         self.keys.create_table()
+        self.chain.create_table()
         with context.acting(context.CommandContext(actor="system:init")):
             self.business.ensure_defaults()
 
