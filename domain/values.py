@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from domain.errors import InvalidInput
 
 CENT = Decimal("0.01")
+LIMIT = Decimal("1e12")  # read models keep amounts as scaled 64-bit integers: room to sum
 ZERO = Decimal("0")
 FUNCTIONAL_CURRENCY = "TRY"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -27,6 +28,8 @@ def to_decimal(field: str, value: object) -> Decimal:
         raise InvalidInput(field, f"{value!r} is not a number") from None
     if not amount.is_finite():
         raise InvalidInput(field, "must be a finite number")
+    if abs(amount) >= LIMIT:
+        raise InvalidInput(field, "is too large (at most 12 digits before the decimal point)")
     return amount
 
 

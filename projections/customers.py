@@ -13,7 +13,7 @@ from projections.types import Amount, UtcDateTime
 
 class Customers(Projection):
     name = "customers"
-    version = 1
+    version = 2  # v2: kind (company or person)
     handles = (Party.Registered, Party.RoleAdded)
 
     def define_tables(self) -> None:
@@ -21,6 +21,7 @@ class Customers(Projection):
             "parties",
             Column("id", Uuid, primary_key=True),
             Column("name", String(200), nullable=False, index=True),
+            Column("kind", String(10), nullable=False),
             Column("is_customer", Integer, nullable=False),
             Column("is_supplier", Integer, nullable=False),
             Column("tax_number", String(11), index=True),
@@ -47,6 +48,7 @@ class Customers(Projection):
                     parties,
                     id=event.originator_id,
                     name=event.name,
+                    kind=event.kind,
                     is_customer=int("customer" in event.roles),
                     is_supplier=int("supplier" in event.roles),
                     tax_number=event.tax_number,

@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
     Date,
@@ -16,7 +15,6 @@ from sqlalchemy import (
     Uuid,
     func,
     select,
-    type_coerce,
 )
 
 from domain.crm.opportunities import OPEN_STAGES, Opportunity, Stage
@@ -48,6 +46,7 @@ class Opportunities(Projection):
             Column("owner", String(100), nullable=False, index=True),
             Column("stage", String(20), nullable=False, index=True),
             Column("probability", Percent(), nullable=False),
+            Column("weighted_amount", Amount(), nullable=False),
             Column("lead_id", Uuid),
             Column("opened_at", UtcDateTime, nullable=False),
             Column("closed_at", UtcDateTime),
@@ -76,13 +75,20 @@ class Opportunities(Projection):
                     owner=event.owner,
                     stage=event.stage,
                     probability=event.probability,
+                    weighted_amount=weigh(event.amount, event.probability),
                     lead_id=event.lead_id,
                     opened_at=event.timestamp,
                     **stamp,
                 )
             case Opportunity.StageChanged():
+                row = batch.get(opportunities, key)
                 batch.update(
-                    opportunities, key, stage=event.stage, probability=event.probability, **stamp
+                    opportunities,
+                    key,
+                    stage=event.stage,
+                    probability=event.probability,
+                    weighted_amount=weigh(row["amount"], event.probability) if row else 0,
+                    **stamp,
                 )
             case Opportunity.Won():
                 batch.update(
@@ -90,6 +96,7 @@ class Opportunities(Projection):
                     key,
                     stage=Stage.WON.value,
                     probability=Decimal(100),
+                    weighted_amount=(batch.get(opportunities, key) or {}).get("amount", 0),
                     closed_at=event.timestamp,
                     **stamp,
                 )
@@ -99,6 +106,7 @@ class Opportunities(Projection):
                     key,
                     stage=Stage.LOST.value,
                     probability=Decimal(0),
+                    weighted_amount=Decimal(0),
                     closed_at=event.timestamp,
                     lost_reason=event.reason,
                     **stamp,
@@ -108,13 +116,12 @@ class Opportunities(Projection):
         """Open opportunities per stage, per owner and per expected-close month (count, amount,
         probability-weighted amount), each per currency; and what was won and lost."""
         o = self["opportunities"]
-        # Sum raw scaled integers: amount in cents times probability in 1/10000 of a percent.
-        cents = type_coerce(o.c.amount, BigInteger)
-        weighted = func.sum(cents * type_coerce(o.c.probability, BigInteger))
+        amount = func.sum(o.c.amount).label("amount")
+        weighted = func.sum(o.c.weighted_amount).label("weighted")
 
         def grouped(*keys: Any, stages: tuple[Stage, ...] = OPEN_STAGES) -> list[dict[str, Any]]:
             query = (
-                select(*keys, o.c.currency, func.count(), func.sum(cents), weighted)
+                select(*keys, o.c.currency, func.count(), amount, weighted)
                 .where(o.c.stage.in_([s.value for s in stages]))
                 .group_by(*keys, o.c.currency)
                 .order_by(*keys, o.c.currency)
@@ -123,13 +130,13 @@ class Opportunities(Projection):
                 query = query.where(o.c.owner == owner)
             out = []
             for row in conn.execute(query).all():
-                *names, currency, count, amount, weight = row
+                *names, currency, count, total, weight = row
                 item = {k.name: v for k, v in zip(keys, names, strict=True)}
                 item.update(
                     currency=currency,
                     count=count,
-                    amount=str(_money(amount, 2)),
-                    weighted_amount=str(_money(weight, 8)),
+                    amount=str(total),
+                    weighted_amount=str(weight),
                 )
                 out.append(item)
             return out
@@ -150,5 +157,6 @@ class Opportunities(Projection):
         }
 
 
-def _money(raw: int | None, scale: int) -> Decimal:
-    return round_money(Decimal(int(raw or 0)).scaleb(-scale))
+def weigh(amount: Decimal, probability: Decimal) -> Decimal:
+    """An opportunity's amount weighted by its probability, rounded per opportunity."""
+    return round_money(amount * probability / 100)

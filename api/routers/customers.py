@@ -40,6 +40,9 @@ class Contact(Body):
 
 class CustomerCreate(Body):
     name: str = Field(examples=["Anadolu Gıda Ltd. Şti."])
+    kind: str | None = Field(
+        None, description="company or person; by default from the tax number (TCKN: person)"
+    )
     tax_number: str | None = Field(None, description="VKN (10 digits) or TCKN (11 digits)")
     tax_office: str | None = None
     email: str | None = None
@@ -54,6 +57,7 @@ class CustomerCreate(Body):
 class CustomerPublic(Public):
     id: UUID
     name: str
+    kind: str
     roles: list[str]
     tax_number: str | None
     tax_office: str | None
@@ -85,6 +89,7 @@ def register_customer(body: CustomerCreate, run: CommandDep) -> Any:
     return run(
         lambda b: b.register_customer(
             name=body.name,
+            kind=body.kind,
             tax_number_value=body.tax_number,
             tax_office=body.tax_office,
             email_address=body.email,

@@ -15,9 +15,22 @@ class PartyRole(StrEnum):
     SUPPLIER = "supplier"
 
 
+class PartyKind(StrEnum):
+    COMPANY = "company"
+    PERSON = "person"
+
+
+def kind_for(tax_number: str | None) -> PartyKind:
+    """A TCKN (11 digits) identifies a person; a VKN (10 digits), or none, a company."""
+    return PartyKind.PERSON if tax_number and len(tax_number) == 11 else PartyKind.COMPANY
+
+
 class Party(Entity):
     class Registered(Entity.Created):
+        class_version = 2  # v2 added `kind`; v1 events are upcast from their tax number
+
         name: str
+        kind: str
         roles: list[str]
         tax_number: str | None
         tax_office: str | None
@@ -30,8 +43,13 @@ class Party(Entity):
         currency: str
         lead_id: UUID | None
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["kind"] = kind_for(state.get("tax_number")).value
+
         def apply(self, party: Party) -> None:
             party.name = self.name
+            party.kind = PartyKind(self.kind)
             party.roles = {PartyRole(r) for r in self.roles}
             party.tax_number = self.tax_number
             party.tax_office = self.tax_office
@@ -51,6 +69,7 @@ class Party(Entity):
 
     if TYPE_CHECKING:
         name: str
+        kind: PartyKind
         roles: set[PartyRole]
         tax_number: str | None
         tax_office: str | None
@@ -67,6 +86,7 @@ class Party(Entity):
         cls,
         *,
         name: str,
+        kind: PartyKind,
         roles: set[PartyRole],
         tax_number: str | None,
         tax_office: str | None,
@@ -82,6 +102,7 @@ class Party(Entity):
         party: Party = cls._create(
             cls.Registered,
             name=name,
+            kind=kind.value,
             roles=sorted(r.value for r in roles),
             tax_number=tax_number,
             tax_office=tax_office,

@@ -13,7 +13,7 @@ from domain.crm.activities import Activity, ActivityKind, Regarding
 from domain.crm.emails import EmailIndex, email_index_id
 from domain.crm.leads import Lead
 from domain.crm.opportunities import Opportunity, Stage, open_stage
-from domain.crm.parties import Party, PartyRole
+from domain.crm.parties import Party, PartyKind, PartyRole, kind_for
 from domain.crm.taxnumbers import TaxNumberClaim, tax_number, tax_number_claim_id
 from domain.errors import InvalidInput, RuleViolation
 from domain.values import (
@@ -49,7 +49,7 @@ class CrmCommands(Core):
             company=optional_text("company", company),
             email=address,
             phone=optional_text("phone", phone, max_length=40),
-            source=(optional_text("source", source, max_length=50) or "other").lower(),
+            source=optional_text("source", source and source.lower(), max_length=50) or "other",
             campaign=optional_text("campaign", campaign, max_length=50),
             owner=optional_text("owner", owner, max_length=100) or context.current().actor,
             possible_duplicates=duplicates,
@@ -153,9 +153,11 @@ class CrmCommands(Core):
         credit_limit: Decimal = ZERO,
         currency_code: str = FUNCTIONAL_CURRENCY,
         roles: set[PartyRole] | None = None,
+        kind: str | None = None,
     ) -> Result:
         party, claim = self._new_party(
             name=name,
+            kind=kind,
             roles=roles or {PartyRole.CUSTOMER},
             tax_number_value=tax_number_value,
             tax_office=tax_office,
@@ -286,8 +288,13 @@ class CrmCommands(Core):
         tax_office: str | None = None,
         addresses: list[dict[str, Any]] | None = None,
         lead_id: UUID | None = None,
+        kind: str | None = None,
     ) -> tuple[Party, TaxNumberClaim | None]:
         number = tax_number("tax_number", tax_number_value)
+        try:
+            party_kind = kind_for(number) if kind is None else PartyKind(kind)
+        except ValueError:
+            raise InvalidInput("kind", "must be 'company' or 'person'") from None
         if number is not None:
             existing = self._find(TaxNumberClaim, tax_number_claim_id(number))
             if existing is not None:
@@ -298,6 +305,7 @@ class CrmCommands(Core):
             raise InvalidInput("payment_terms_days", "must be between 0 and 3650")
         party = Party.register(
             name=required_text("name", name),
+            kind=party_kind,
             roles=roles,
             tax_number=number,
             tax_office=optional_text("tax_office", tax_office, max_length=100),
