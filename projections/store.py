@@ -20,6 +20,8 @@ class ReadStore:
             self.writer if backend_of(url) == "memory" else make_engine(url, writer=False)
         )
         self.projections: dict[str, Projection] = {p.name: p for p in projections}
+        # How long a read-your-writes request waits before it answers 503 (tests shorten it).
+        self.wait_timeout = 5.0
 
     def __getitem__(self, name: str) -> Projection:
         return self.projections[name]
@@ -69,11 +71,15 @@ class ReadStore:
         return {name: found.get(name, 0) for name in wanted}
 
     def wait_for(
-        self, position: int, names: Iterable[str], timeout: float = 5.0, interval: float = 0.005
+        self,
+        position: int,
+        names: Iterable[str],
+        timeout: float | None = None,
+        interval: float = 0.005,
     ) -> bool:
         """True once every named read model has processed `position`; False on timeout."""
         names = list(names)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (self.wait_timeout if timeout is None else timeout)
         while True:
             if min(self.positions(names).values(), default=position) >= position:
                 return True
