@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
 from api.services import Services
@@ -146,10 +147,27 @@ def shared_database_url(
 
 
 @pytest.fixture(scope="module")
-def shared_api(shared_database_url: str) -> Iterator[Api]:
-    with open_services(shared_database_url) as services, serve(services) as api:
+def shared_services(shared_database_url: str) -> Iterator[Services]:
+    with open_services(shared_database_url) as services:
+        yield services
+
+
+@pytest.fixture(scope="module")
+def shared_api(shared_services: Services) -> Iterator[Api]:
+    with serve(shared_services) as api:
         yield api
 
 
 def event_count(services: Services) -> int:
     return services.business.recorder.max_notification_id() or 0
+
+
+def read_model_rows(services: Services) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every read-model table, ordered by primary key, by "projection.table"."""
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    with services.reads.reader.connect() as conn:
+        for projection in services.reads.projections.values():
+            for short, table in projection.tables.items():
+                query = select(table).order_by(*table.primary_key.columns)
+                rows[f"{projection.name}.{short}"] = [tuple(r) for r in conn.execute(query).all()]
+    return rows
