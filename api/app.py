@@ -8,7 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import activities, customers, health, leads, opportunities, reports
+from api.routers import (
+    activities,
+    customers,
+    health,
+    leads,
+    opportunities,
+    orders,
+    products,
+    quotes,
+    reports,
+    shipments,
+    stock,
+    warehouses,
+)
 from api.services import Services
 
 
@@ -34,5 +47,7 @@ def create_app(services: Services, *, run_projections: bool = True) -> FastAPI:
     app.state.services = services
     errors.install(app)
     for module in (health, leads, customers, opportunities, activities, reports):
+        app.include_router(module.router)
+    for module in (products, warehouses, stock, quotes, orders, shipments):
         app.include_router(module.router)
     return app

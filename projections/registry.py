@@ -7,7 +7,22 @@ from projections.customers import Customers
 from projections.engine import Projection
 from projections.leads import Leads
 from projections.opportunities import Opportunities
+from projections.orders import Orders
+from projections.products import Products
+from projections.quotes import Quotes
+from projections.shipments import Shipments
+from projections.stock import Stock
 
 
 def all_projections() -> list[Projection]:
-    return [Leads(), Customers(), Opportunities(), Activities()]
+    return [
+        Leads(),
+        Customers(),
+        Opportunities(),
+        Activities(),
+        Products(),
+        Stock(),
+        Quotes(),
+        Orders(),
+        Shipments(),
+    ]

@@ -1,0 +1,255 @@
+"""Stock per product and warehouse: on hand, reserved, available and FIFO value; the FIFO
+layers still holding goods; every receipt and issue (the stock card); and the receipts.
+
+Other modules rely on `items` and `layers` (docs/decisions/0003-order-to-cash.md): the quote
+view previews FIFO cost from `layers`, reconciliation sums `items.value`. A used-up layer is
+kept with quantity and value zero (the history of what was received stays readable); readers
+take the layers with a quantity above zero, oldest `seq` first.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Connection, Date, Index, Integer, String, Uuid, select
+
+from domain.inventory.fifo import Layer
+from domain.inventory.receipts import StockReceipt
+from domain.inventory.stock import StockItem
+from domain.values import ZERO
+from projections.engine import Batch, Projection
+from projections.types import Amount, Quantity, UtcDateTime
+
+
+class Stock(Projection):
+    name = "stock"
+    version = 1
+    handles = (
+        StockItem.Tracked,
+        StockItem.Received,
+        StockItem.Issued,
+        StockItem.Reserved,
+        StockItem.Released,
+        StockReceipt.Recorded,
+    )
+
+    def define_tables(self) -> None:
+        self.table(
+            "items",
+            Column("product_id", Uuid, primary_key=True),
+            Column("warehouse", String(20), primary_key=True),
+            Column("sku", String(40), nullable=False, index=True),
+            Column("on_hand", Quantity(), nullable=False),
+            Column("reserved", Quantity(), nullable=False),
+            Column("available", Quantity(), nullable=False),
+            Column("value", Amount(), nullable=False),
+            Column("item_id", Uuid, nullable=False, unique=True),
+            Column("version", Integer, nullable=False),
+            Column("position", Integer, nullable=False),
+        )
+        # The stock events name only their aggregate (the StockItem): this finds its row.
+        self.table(
+            "item_ids",
+            Column("item_id", Uuid, primary_key=True),
+            Column("product_id", Uuid, nullable=False),
+            Column("warehouse", String(20), nullable=False),
+        )
+        layers = self.table(
+            "layers",
+            Column("product_id", Uuid, primary_key=True),
+            Column("warehouse", String(20), primary_key=True),
+            Column("layer", String(80), primary_key=True),
+            Column("seq", Integer, nullable=False),
+            Column("document_id", Uuid, nullable=False),
+            Column("received_at", UtcDateTime, nullable=False),
+            Column("received_quantity", Quantity(), nullable=False),
+            Column("received_value", Amount(), nullable=False),
+            Column("quantity", Quantity(), nullable=False),
+            Column("value", Amount(), nullable=False),
+        )
+        Index(f"{layers.name}_fifo", layers.c.product_id, layers.c.warehouse, layers.c.seq)
+        movements = self.table(
+            "movements",
+            Column("position", Integer, primary_key=True),
+            Column("product_id", Uuid, nullable=False),
+            Column("warehouse", String(20), nullable=False),
+            Column("sku", String(40), nullable=False),
+            Column("kind", String(10), nullable=False),
+            Column("document_id", Uuid, nullable=False, index=True),
+            Column("order_id", Uuid, index=True),
+            # Signed: receipts add, issues take away.
+            Column("quantity", Quantity(), nullable=False),
+            Column("value", Amount(), nullable=False),
+            Column("on_hand_after", Quantity(), nullable=False),
+            Column("value_after", Amount(), nullable=False),
+            Column("at", UtcDateTime, nullable=False),
+        )
+        Index(
+            f"{movements.name}_card",
+            movements.c.product_id,
+            movements.c.warehouse,
+            movements.c.position,
+        )
+        self.table(
+            "receipts",
+            Column("id", Uuid, primary_key=True),
+            Column("number", String(20), nullable=False, unique=True),
+            Column("warehouse", String(20), nullable=False, index=True),
+            Column("supplier_id", Uuid, index=True),
+            Column("receipt_date", Date, nullable=False, index=True),
+            Column("reference", String(100)),
+            Column("total", Amount(), nullable=False),
+            Column("lines", JSON, nullable=False),
+            Column("recorded_at", UtcDateTime, nullable=False),
+            Column("position", Integer, nullable=False),
+        )
+
+    def handle(self, event: Any, position: int, batch: Batch) -> None:
+        if isinstance(event, StockReceipt.Recorded):
+            self._receipt(event, position, batch)
+            return
+        items, layers = self["items"], self["layers"]
+        if isinstance(event, StockItem.Tracked):
+            batch.insert(
+                self["item_ids"],
+                item_id=event.originator_id,
+                product_id=event.product_id,
+                warehouse=event.warehouse,
+            )
+            batch.insert(
+                items,
+                product_id=event.product_id,
+                warehouse=event.warehouse,
+                sku=event.sku,
+                on_hand=ZERO,
+                reserved=ZERO,
+                available=ZERO,
+                value=ZERO,
+                item_id=event.originator_id,
+                version=event.originator_version,
+                position=position,
+            )
+            return
+        ids = batch.get(self["item_ids"], event.originator_id)
+        if ids is None:
+            return
+        key = (ids["product_id"], ids["warehouse"])
+        item = batch.get(items, key)
+        assert item is not None, "an item row is written with its id row"
+        on_hand, reserved, value = item["on_hand"], item["reserved"], item["value"]
+        match event:
+            case StockItem.Received():
+                batch.insert(
+                    layers,
+                    product_id=key[0],
+                    warehouse=key[1],
+                    layer=event.layer,
+                    seq=event.originator_version,
+                    document_id=event.document_id,
+                    received_at=event.timestamp,
+                    received_quantity=event.quantity,
+                    received_value=event.value,
+                    quantity=event.quantity,
+                    value=event.value,
+                )
+                on_hand += event.quantity
+                value += event.value
+                self._movement(batch, event, position, item, "receipt", on_hand, value)
+            case StockItem.Issued():
+                for d in event.draws:
+                    layer = batch.get(layers, (*key, d["layer"]))
+                    if layer is not None:
+                        batch.update(
+                            layers,
+                            (*key, d["layer"]),
+                            quantity=layer["quantity"] - d["quantity"],
+                            value=layer["value"] - d["value"],
+                        )
+                on_hand -= event.quantity
+                value -= event.cost
+                if event.order_id is not None:
+                    reserved -= event.released
+                self._movement(batch, event, position, item, "issue", on_hand, value)
+            case StockItem.Reserved():
+                reserved += event.quantity
+            case StockItem.Released():
+                reserved -= event.quantity
+        batch.update(
+            items,
+            key,
+            on_hand=on_hand,
+            reserved=reserved,
+            available=on_hand - reserved,
+            value=value,
+            version=event.originator_version,
+            position=position,
+        )
+
+    def _movement(
+        self,
+        batch: Batch,
+        event: Any,
+        position: int,
+        item: dict[str, Any],
+        kind: str,
+        on_hand: Decimal,
+        value: Decimal,
+    ) -> None:
+        issued = kind == "issue"
+        batch.append(
+            self["movements"],
+            position=position,
+            product_id=item["product_id"],
+            warehouse=item["warehouse"],
+            sku=item["sku"],
+            kind=kind,
+            document_id=event.document_id,
+            order_id=event.order_id if issued else None,
+            quantity=-event.quantity if issued else event.quantity,
+            value=-event.cost if issued else event.value,
+            on_hand_after=on_hand,
+            value_after=value,
+            at=event.timestamp,
+        )
+
+    def _receipt(self, event: Any, position: int, batch: Batch) -> None:
+        batch.insert(
+            self["receipts"],
+            id=event.originator_id,
+            number=event.number,
+            warehouse=event.warehouse,
+            supplier_id=event.supplier_id,
+            receipt_date=event.receipt_date,
+            reference=event.reference,
+            total=event.total,
+            lines=[
+                {
+                    "line": d["line"],
+                    "product_id": str(d["product_id"]),
+                    "sku": d["sku"],
+                    "quantity": str(d["quantity"]),
+                    "unit_cost": str(d["unit_cost"]),
+                    "value": str(d["value"]),
+                }
+                for d in event.lines
+            ],
+            recorded_at=event.timestamp,
+            position=position,
+        )
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def fifo_layers(self, conn: Connection, product_id: Any, warehouse: str) -> list[Layer]:
+        """The layers of one product in one warehouse still holding goods, oldest first."""
+        layers = self["layers"]
+        rows = conn.execute(
+            select(layers.c.layer, layers.c.quantity, layers.c.value)
+            .where(
+                layers.c.product_id == product_id,
+                layers.c.warehouse == warehouse,
+                layers.c.quantity > 0,
+            )
+            .order_by(layers.c.seq)
+        ).all()
+        return [Layer(r.layer, r.quantity, r.value) for r in rows]
