@@ -90,4 +90,6 @@ def percent(field: str, value: object) -> Decimal:
     amount = to_decimal(field, value)
     if amount < 0 or amount > 100:
         raise InvalidInput(field, "must be between 0 and 100")
+    if amount != amount.quantize(Decimal("0.0001")):
+        raise InvalidInput(field, "must have at most four decimal places")
     return amount

@@ -87,6 +87,7 @@ class CrmCommands(Core):
         """Make the lead a customer (new, or an existing one) and, unless told otherwise,
         open an opportunity for it: lead, customer and opportunity are saved together."""
         lead = self._get(Lead, lead_id)
+        currency_code = currency("opportunity.currency", currency_code)
         index = None
         claim = None
         if customer_id is not None:
