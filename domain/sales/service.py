@@ -112,7 +112,9 @@ class SalesCommands(InventoryCommands):
             ],
             opportunity_id=old.opportunity_id,
             valid_until=valid_until,
-            payment_terms_days=payment_terms_days or old.payment_terms_days,
+            payment_terms_days=old.payment_terms_days
+            if payment_terms_days is None
+            else payment_terms_days,
             currency_code=old.currency,
             number=f"{old.number.split('-R')[0]}-R{old.revision + 1}",
             revision=old.revision + 1,
@@ -247,30 +249,26 @@ class SalesCommands(InventoryCommands):
     def confirm_order(self, order_id: UUID) -> Result:
         """Confirm, reserving what is available of each stocked line (the rest is backordered)."""
         order = self._get(SalesOrder, order_id)
-        items = []
+        items = self._stock_items(order)
         reserved: dict[int, Decimal] = {}
         for n, line in order.lines.items():
-            item = self._stock_item(line.product_id, order.warehouse)
-            if item is None:
-                continue
-            got = item.reserve(order.id, order.open_to_ship(n))
-            if got:
-                reserved[n] = got
-                items.append(item)
+            item = items.get(line.product_id)
+            if item is not None:
+                got = item.reserve(order.id, order.open_to_ship(n))
+                if got:
+                    reserved[n] = got
         order.confirm(reserved)
-        return self._save(order, *items)
+        return self._save(order, *items.values())
 
     @command
     def cancel_order(self, order_id: UUID, reason: str | None = None) -> Result:
         """Cancel what is not shipped yet, releasing its reservations."""
         order = self._get(SalesOrder, order_id)
         order.cancel(optional_text("reason", reason, max_length=500))
-        items = []
-        for line in order.lines.values():
-            item = self._stock_item(line.product_id, order.warehouse)
-            if item is not None and item.release(order.id):
-                items.append(item)
-        return self._save(order, *items)
+        items = self._stock_items(order)
+        for item in items.values():
+            item.release(order.id)
+        return self._save(order, *items.values())
 
     # -- shipments ---------------------------------------------------------------------------
 
@@ -350,27 +348,37 @@ class SalesCommands(InventoryCommands):
                 wanted[n] = quantity(f"lines[{i}].quantity", line.get("quantity"))
             return wanted
         wanted = {}
+        items = self._stock_items(order)
+        # What this order may take of each product: on hand, less what others reserved.
+        free = {
+            product_id: item.on_hand - (item.reserved - item.reserved_for(order.id))
+            for product_id, item in items.items()
+        }
         for n, priced in order.lines.items():
             open_qty = order.open_to_ship(n)
             if open_qty <= 0:
                 continue
-            item = self._stock_item(priced.product_id, order.warehouse)
             product = self._product(f"lines[{n}]", {"product_id": priced.product_id})
             if not product.is_stocked:
                 wanted[n] = open_qty
                 continue
-            if item is None:
-                continue
-            free = item.on_hand - (item.reserved - item.reserved_for(order.id))
-            qty = min(open_qty, free)
+            qty = min(open_qty, free.get(product.id, ZERO))
             if qty > 0:
                 wanted[n] = qty
+                free[product.id] -= qty
         if not wanted:
             raise RuleViolation(f"nothing of order {order.number} is open and in stock to ship")
         return wanted
 
-    def _stock_item(self, product_id: UUID, warehouse: str) -> StockItem | None:
-        return self._find(StockItem, stock_id(product_id, warehouse))
+    def _stock_items(self, order: SalesOrder) -> dict[UUID, StockItem]:
+        """The stock items an order's products have in its warehouse, each loaded once (an
+        order may have several lines of one product)."""
+        items = {}
+        for product_id in {line.product_id for line in order.lines.values()}:
+            item = self._find(StockItem, stock_id(product_id, order.warehouse))
+            if item is not None:
+                items[product_id] = item
+        return items
 
 
 def _functional_currency(code: str) -> str:
