@@ -8,13 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.jobs import Scheduler
 from api.routers import (
     activities,
     customers,
+    finance,
     health,
+    invoices,
+    journal,
     leads,
     opportunities,
     orders,
+    payments,
     products,
     quotes,
     reports,
@@ -25,17 +30,25 @@ from api.routers import (
 from api.services import Services
 
 
-def create_app(services: Services, *, run_projections: bool = True) -> FastAPI:
+def create_app(
+    services: Services, *, run_projections: bool = True, run_jobs: bool = False
+) -> FastAPI:
     """The API over `services`. With `run_projections`, the read models are fed in this
-    process (the default on SQLite); otherwise `tekil projections run` feeds them."""
+    process (the default on SQLite); otherwise `tekil projections run` feeds them. With
+    `run_jobs`, the scheduled business jobs run daily in this process (api/jobs.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_projections:
             services.runner.start()
+        scheduler = Scheduler(services) if run_jobs else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             services.runner.stop()
 
     app = FastAPI(
@@ -49,5 +62,7 @@ def create_app(services: Services, *, run_projections: bool = True) -> FastAPI:
     for module in (health, leads, customers, opportunities, activities, reports):
         app.include_router(module.router)
     for module in (products, warehouses, stock, quotes, orders, shipments):
+        app.include_router(module.router)
+    for module in (invoices, payments, journal, finance):
         app.include_router(module.router)
     return app

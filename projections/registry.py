@@ -5,10 +5,14 @@ from __future__ import annotations
 from projections.activities import Activities
 from projections.customers import Customers
 from projections.engine import Projection
+from projections.invoices import Invoices
 from projections.leads import Leads
+from projections.ledger import Ledger
 from projections.opportunities import Opportunities
 from projections.orders import Orders
+from projections.payments import Payments
 from projections.products import Products
+from projections.profitability import Profitability
 from projections.quotes import Quotes
 from projections.shipments import Shipments
 from projections.stock import Stock
@@ -20,6 +24,10 @@ def all_projections() -> list[Projection]:
         Customers(),
         Opportunities(),
         Activities(),
+        Ledger(),
+        Invoices(),
+        Payments(),
+        Profitability(),
         Products(),
         Stock(),
         Quotes(),

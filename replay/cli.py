@@ -86,7 +86,16 @@ def db_init(database_url: str) -> None:
     show_default=True,
     help="feed the read models in this process (turn off when `tekil projections run` does)",
 )
-def serve(database_url: str, host: str, port: int, demo: bool, projections: bool) -> None:
+@click.option(
+    "--jobs/--no-jobs",
+    default=True,
+    show_default=True,
+    help="run the scheduled business jobs daily and once at start-up (quote expiry, overdue "
+    "invoices); safe in several processes, as each job records once",
+)
+def serve(
+    database_url: str, host: str, port: int, demo: bool, projections: bool, jobs: bool
+) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
@@ -106,7 +115,7 @@ def serve(database_url: str, host: str, port: int, demo: bool, projections: bool
         click.echo(
             f"try: curl -H 'Authorization: Bearer {key}' http://{host}:{port}/api/reports/pipeline"
         )
-    app = create_app(services, run_projections=projections)
+    app = create_app(services, run_projections=projections, run_jobs=jobs)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
@@ -257,6 +266,81 @@ def projections_run(database_url: str) -> None:
     finally:
         services.close()
     click.echo("projection runner stopped")
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Audit: prove that the reports agree with the ledger."""
+
+
+@audit.command("reconcile")
+@db_option
+@click.option(
+    "--catch-up/--no-catch-up",
+    default=True,
+    show_default=True,
+    help="first bring the read models up to the head of the store",
+)
+@click.pass_context
+def audit_reconcile(ctx: click.Context, database_url: str, catch_up: bool) -> None:
+    """Check sales, stock, receivables, cash and profitability in their read models against
+    the ledger, and that the ledger balances. Exit code 0 when all agree, 1 otherwise."""
+    from projections.reconciliation import READ_MODELS, positions, reconcile
+
+    services = _open(database_url)
+    try:
+        if catch_up:
+            services.runner.catch_up()
+        models = {n: services.reads[n] for n in READ_MODELS if n in services.reads.projections}
+        with services.reads.reader.connect() as conn:
+            report = reconcile(conn, models, services.business.chart, positions(conn, models))
+    finally:
+        services.close()
+    for check in report["checks"]:
+        mark = "ok  " if check["ok"] else "FAIL"
+        click.echo(
+            f"{mark} {check['name']:<22} {check['read_model']}: {check['read_model_amount']}  "
+            f"{check['ledger']}: {check['ledger_amount']}  difference: {check['difference']}"
+        )
+    where = ", ".join(f"{n} {p}" for n, p in report["positions"].items())
+    click.echo(f"read models at: {where}")
+    click.echo("all checks agree" if report["ok"] else "reconciliation FAILED")
+    ctx.exit(0 if report["ok"] else 1)
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled business jobs (`tekil serve` runs them daily)."""
+
+
+@jobs.command("run")
+@click.argument("name", type=click.Choice(["expire-quotes", "mark-overdue"]))
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="the business date the job covers (default: today where the business is)",
+)
+@db_option
+def jobs_run(name: str, day: Any, database_url: str) -> None:
+    """Run one job now. Safe to repeat: a job records each change once per day it covers."""
+    from api.jobs import run_job
+
+    services = _open(database_url)
+    try:
+        services.runner.catch_up()
+        run = run_job(services, name, day.date() if day is not None else None)
+    finally:
+        services.close()
+    click.echo(run.summary())
+    for document, error in run.failed.items():
+        click.echo(f"failed {document}: {error}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,232 @@
+"""Finance reports, each a query over read models fed by the same events: cash flow,
+profitability, receivables aging, the financial statements, the general ledger, the
+customer statement, and the reconciliation that proves they agree with the ledger."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import select
+
+from api.deps import Reader, ServicesDep, read_model, require
+from domain.errors import NotFound
+from projections import financial, receivables
+from projections.reconciliation import READ_MODELS, positions, reconcile
+from projections.registry import all_projections
+
+router = APIRouter(tags=["finance"])
+
+READERS = ("finance", "manager", "auditor")
+As_of = Annotated[date | None, Query(description="at the end of this day")]
+From = Annotated[date | None, Query(alias="from", description="first day of the period")]
+To = Annotated[date | None, Query(alias="to", description="last day of the period")]
+
+# Reconciliation reads every read model it compares that this installation has (the stock
+# model belongs to inventory); a missing one is reported as a failed check.
+RECONCILED = tuple(n for n in READ_MODELS if n in {p.name for p in all_projections()})
+
+
+def invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
+    )
+
+
+def resolve_period(
+    as_of: date | None, date_from: date | None, date_to: date | None
+) -> tuple[date | None, date | None]:
+    """`as_of` alone (everything up to that day), or `from` and/or `to`."""
+    if as_of is not None:
+        if date_from is not None or date_to is not None:
+            raise invalid("as_of", "give as_of, or from and to, not both")
+        return None, as_of
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise invalid("from", "must not be after to")
+    return date_from, date_to
+
+
+def customer_names(r: Reader) -> dict[UUID, str]:
+    parties = r["customers"]["parties"]
+    return {row.id: row.name for row in r.conn.execute(select(parties.c.id, parties.c.name))}
+
+
+def customer_name(r: Reader, customer_id: UUID) -> str:
+    parties = r["customers"]["parties"]
+    name = r.conn.execute(select(parties.c.name).where(parties.c.id == customer_id)).scalar()
+    if name is None:
+        raise NotFound("customer", customer_id)
+    return str(name)
+
+
+@router.get("/api/reports/trial-balance", dependencies=[require(*READERS)])
+def trial_balance(
+    services: ServicesDep,
+    r: Annotated[Reader, read_model("ledger")],
+    as_of: As_of = None,
+    date_from: From = None,
+    date_to: To = None,
+) -> dict[str, Any]:
+    """The trial balance (mizan): per account the balance before the period, its debits and
+    credits, and the closing debit or credit balance; `balanced` when the totals agree."""
+    start, end = resolve_period(as_of, date_from, date_to)
+    return financial.trial_balance(
+        r.conn, r["ledger"]["lines"], services.business.chart, start, end
+    )
+
+
+@router.get("/api/reports/income-statement", dependencies=[require(*READERS)])
+def income_statement(
+    services: ServicesDep,
+    r: Annotated[Reader, read_model("ledger")],
+    as_of: As_of = None,
+    date_from: From = None,
+    date_to: To = None,
+) -> dict[str, Any]:
+    """Income and expenses of the period (from the beginning with `as_of`), and the net
+    profit."""
+    start, end = resolve_period(as_of, date_from, date_to)
+    return financial.income_statement(
+        r.conn, r["ledger"]["lines"], services.business.chart, start, end
+    )
+
+
+@router.get("/api/reports/balance-sheet", dependencies=[require(*READERS)])
+def balance_sheet(
+    services: ServicesDep,
+    r: Annotated[Reader, read_model("ledger")],
+    as_of: As_of = None,
+    date_from: From = None,
+    date_to: To = None,
+) -> dict[str, Any]:
+    """Assets, liabilities and equity at `as_of` (or `to`), with the result of the period
+    (from `from`, else from the beginning) in equity, so that it balances."""
+    start, end = resolve_period(as_of, date_from, date_to)
+    return financial.balance_sheet(
+        r.conn, r["ledger"]["lines"], services.business.chart, start, end
+    )
+
+
+@router.get("/api/reports/general-ledger", dependencies=[require(*READERS)])
+def general_ledger(
+    services: ServicesDep,
+    r: Annotated[Reader, read_model("ledger")],
+    account: Annotated[str, Query(description="account code, e.g. 120")],
+    date_from: From = None,
+    date_to: To = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One account's lines with the running balance (debit minus credit), from its balance
+    before `from`. Pages with limit and offset keep the running balance right."""
+    chart = services.business.chart
+    if account not in chart:
+        raise invalid("account", f"{account!r} is not in the {chart.name} chart")
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise invalid("from", "must not be after to")
+    return financial.general_ledger(
+        r.conn,
+        r["ledger"]["lines"],
+        chart,
+        account,
+        date_from,
+        date_to,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/api/reports/cash-flow", dependencies=[require(*READERS)])
+def cash_flow(
+    services: ServicesDep,
+    r: Annotated[Reader, read_model("ledger", "invoices")],
+    date_from: From = None,
+    date_to: To = None,
+    interval: Literal["day", "week", "month"] = "month",
+) -> dict[str, Any]:
+    """Cash in and out of the cash and bank accounts per period, with balances, and the
+    inflows expected from open invoices by due date. Default: 30 days either side of
+    today."""
+    today = services.business.today()
+    start = date_from or (today - timedelta(days=30))
+    end = date_to or max(start, today + timedelta(days=30))
+    if start > end:
+        raise invalid("from", "must not be after to")
+    open_items = r["invoices"].open_as_of(r.conn)  # type: ignore[attr-defined]
+    try:
+        return receivables.cash_flow(
+            r.conn, r["ledger"]["lines"], services.business.chart, open_items, start, end, interval
+        )
+    except ValueError as error:
+        raise invalid("interval", str(error)) from None
+
+
+@router.get("/api/reports/profitability", dependencies=[require(*READERS, "sales")])
+def profitability(
+    r: Annotated[Reader, read_model("profitability", "customers")],
+    by: Literal["order", "customer", "product"] = "order",
+    date_from: From = None,
+    date_to: To = None,
+) -> dict[str, Any]:
+    """Revenue net of VAT (when invoiced), cost of goods sold (at FIFO cost, when shipped),
+    gross margin and margin % per order, customer or product."""
+    return r["profitability"].report(  # type: ignore[attr-defined,no-any-return]
+        r.conn, by, date_from=date_from, date_to=date_to, names=customer_names(r)
+    )
+
+
+@router.get("/api/reports/receivables-aging", dependencies=[require(*READERS)])
+def receivables_aging(
+    services: ServicesDep,
+    r: Annotated[Reader, read_model("invoices", "payments", "customers")],
+    as_of: As_of = None,
+) -> dict[str, Any]:
+    """Per customer, what was open at the end of `as_of` (default today) by days past due
+    (not due, 1-30, 31-60, 61-90, over 90), and the unallocated credit."""
+    return receivables.receivables_aging(
+        r.conn,
+        r["invoices"],  # type: ignore[arg-type]
+        r["payments"],  # type: ignore[arg-type]
+        as_of or services.business.today(),
+        customer_names(r),
+    )
+
+
+@router.get("/api/customers/{customer_id}/statement", dependencies=[require(*READERS)])
+def customer_statement(
+    customer_id: UUID,
+    services: ServicesDep,
+    r: Annotated[Reader, read_model("ledger", "customers")],
+    date_from: From = None,
+    date_to: To = None,
+) -> dict[str, Any]:
+    """The current-account statement (ekstre): date, document, type, due date, debit,
+    credit and running balance marked B (borçlu, owes us) or A (alacaklı, we owe), from the
+    opening balance at `from`."""
+    name = customer_name(r, customer_id)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise invalid("from", "must not be after to")
+    ledger = r["ledger"]
+    statement = receivables.customer_statement(
+        r.conn,
+        ledger["lines"],
+        ledger["due_dates"],
+        services.business.chart,
+        customer_id,
+        date_from,
+        date_to,
+    )
+    return {"name": name, **statement}
+
+
+@router.get("/api/reports/reconciliation", dependencies=[require(*READERS)])
+def reconciliation(
+    services: ServicesDep, r: Annotated[Reader, read_model(*RECONCILED)]
+) -> dict[str, Any]:
+    """Sales, stock, receivables, cash and profitability as their read models have them,
+    against the ledger, with the difference; `ok` when every check agrees."""
+    models = {name: r[name] for name in RECONCILED}
+    return reconcile(r.conn, models, services.business.chart, positions(r.conn, models))

@@ -1,0 +1,304 @@
+"""Financial statements as queries over the ledger's lines: trial balance (mizan), income
+statement, balance sheet and general ledger (defter-i kebir).
+
+Sums run in SQL on the scaled integers (cents), so they are exact and do not slow down with
+the number of lines in Python. Account names and kinds come from the chart; every amount
+leaves as a string. Signed balances are debit minus credit unless a field says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, Table, func, select, type_coerce
+
+from domain.ledger.chart import AccountKind, Chart
+from domain.values import ZERO
+
+CENTS = Decimal("0.01")
+
+
+def fmt(amount: Decimal) -> str:
+    """An amount as the API gives it: a string with two decimals."""
+    return str(amount.quantize(CENTS))
+
+
+def cents(column: Any) -> Any:
+    return type_coerce(column, BigInteger)
+
+
+def from_cents(raw: Any) -> Decimal:
+    return (Decimal(int(raw or 0)) * CENTS).quantize(CENTS)
+
+
+@dataclass(frozen=True)
+class Totals:
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+
+    @property
+    def balance(self) -> Decimal:
+        return self.debit - self.credit
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(self.debit + other.debit, self.credit + other.credit)
+
+
+def account_totals(
+    conn: Connection,
+    lines: Table,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    before: date | None = None,
+    accounts: Iterable[str] | None = None,
+    source_kind: str | None = None,
+) -> dict[str, Totals]:
+    """Debits and credits per account over the lines dated in [date_from, date_to], or
+    before `before`; only of `accounts`, or of entries for one kind of source, if given."""
+    query = select(
+        lines.c.account, func.sum(cents(lines.c.debit)), func.sum(cents(lines.c.credit))
+    ).group_by(lines.c.account)
+    if before is not None:
+        query = query.where(lines.c.entry_date < before)
+    if date_from is not None:
+        query = query.where(lines.c.entry_date >= date_from)
+    if date_to is not None:
+        query = query.where(lines.c.entry_date <= date_to)
+    if accounts is not None:
+        query = query.where(lines.c.account.in_(list(accounts)))
+    if source_kind is not None:
+        query = query.where(lines.c.source_kind == source_kind)
+    return {
+        account: Totals(from_cents(debit), from_cents(credit))
+        for account, debit, credit in conn.execute(query).all()
+    }
+
+
+def describe(chart: Chart, code: str) -> dict[str, Any]:
+    account = chart.accounts.get(code)
+    if account is None:
+        return {"account": code, "name": None, "kind": None}
+    return {"account": code, "name": account.name, "kind": account.kind.value}
+
+
+def kind_of(chart: Chart, code: str) -> AccountKind | None:
+    account = chart.accounts.get(code)
+    return account.kind if account is not None else None
+
+
+def period(date_from: date | None, date_to: date | None) -> dict[str, str | None]:
+    return {
+        "from": date_from.isoformat() if date_from else None,
+        "to": date_to.isoformat() if date_to else None,
+    }
+
+
+def trial_balance(
+    conn: Connection, lines: Table, chart: Chart, date_from: date | None, date_to: date | None
+) -> dict[str, Any]:
+    """Per account: the balance before the period, its debits and credits in the period and
+    the balance at its end, as debit or credit balance (borç / alacak bakiye)."""
+    opening = account_totals(conn, lines, before=date_from) if date_from else {}
+    moved = account_totals(conn, lines, date_from=date_from, date_to=date_to)
+    rows = []
+    total = Totals()
+    total_opening = ZERO
+    debit_balances = credit_balances = ZERO
+    for code in sorted(opening.keys() | moved.keys()):
+        before = opening.get(code, Totals()).balance
+        movement = moved.get(code, Totals())
+        closing = before + movement.balance
+        debit_balances += max(closing, ZERO)
+        credit_balances += max(-closing, ZERO)
+        total += movement
+        total_opening += before
+        rows.append(
+            {
+                **describe(chart, code),
+                "opening": fmt(before),
+                "debit": fmt(movement.debit),
+                "credit": fmt(movement.credit),
+                "balance": fmt(closing),
+                "debit_balance": fmt(max(closing, ZERO)),
+                "credit_balance": fmt(max(-closing, ZERO)),
+            }
+        )
+    return {
+        **period(date_from, date_to),
+        "accounts": rows,
+        "totals": {
+            "opening": fmt(total_opening),
+            "debit": fmt(total.debit),
+            "credit": fmt(total.credit),
+            "debit_balance": fmt(debit_balances),
+            "credit_balance": fmt(credit_balances),
+        },
+        "balanced": total.debit == total.credit
+        and debit_balances == credit_balances
+        and total_opening == 0,
+    }
+
+
+def _section(
+    chart: Chart, totals: dict[str, Totals], kind: AccountKind, sign: int
+) -> tuple[list[dict[str, Any]], Decimal]:
+    rows = []
+    total = ZERO
+    for code in sorted(totals):
+        if kind_of(chart, code) != kind:
+            continue
+        amount = sign * totals[code].balance
+        total += amount
+        rows.append({**describe(chart, code), "amount": fmt(amount)})
+    return rows, total
+
+
+def _result(chart: Chart, totals: dict[str, Totals]) -> Decimal:
+    """Income less expenses over `totals` (the profit those lines make)."""
+    _, income = _section(chart, totals, AccountKind.INCOME, -1)
+    _, expenses = _section(chart, totals, AccountKind.EXPENSE, 1)
+    return income - expenses
+
+
+def income_statement(
+    conn: Connection, lines: Table, chart: Chart, date_from: date | None, date_to: date | None
+) -> dict[str, Any]:
+    """Income and expense accounts over the period, and the net profit (negative: a loss).
+    Contra accounts (returns, discounts) reduce their section."""
+    moved = account_totals(conn, lines, date_from=date_from, date_to=date_to)
+    income, total_income = _section(chart, moved, AccountKind.INCOME, -1)
+    expenses, total_expenses = _section(chart, moved, AccountKind.EXPENSE, 1)
+    return {
+        **period(date_from, date_to),
+        "income": income,
+        "total_income": fmt(total_income),
+        "expenses": expenses,
+        "total_expenses": fmt(total_expenses),
+        "net_profit": fmt(total_income - total_expenses),
+    }
+
+
+def balance_sheet(
+    conn: Connection, lines: Table, chart: Chart, date_from: date | None, date_to: date | None
+) -> dict[str, Any]:
+    """Assets, liabilities and equity at the end of `date_to`. Income and expenses are not
+    closed into equity by entries, so the result of the period (from `date_from`, or from
+    the beginning) is shown in equity, and the result before it as prior periods' result:
+    assets = liabilities + equity, always."""
+    closing = account_totals(conn, lines, date_to=date_to)
+    assets, total_assets = _section(chart, closing, AccountKind.ASSET, 1)
+    liabilities, total_liabilities = _section(chart, closing, AccountKind.LIABILITY, -1)
+    equity, total_equity = _section(chart, closing, AccountKind.EQUITY, -1)
+    if date_from is not None:
+        prior = _result(chart, account_totals(conn, lines, before=date_from))
+        current = _result(chart, account_totals(conn, lines, date_from=date_from, date_to=date_to))
+        equity.append({"account": None, "name": "Prior periods' result", "amount": fmt(prior)})
+    else:
+        prior = ZERO
+        current = _result(chart, closing)
+    equity.append({"account": None, "name": "Current period's result", "amount": fmt(current)})
+    total_equity += prior + current
+    unclassified = [describe(chart, code) for code in sorted(closing) if not kind_of(chart, code)]
+    return {
+        "as_of": date_to.isoformat() if date_to else None,
+        **period(date_from, date_to),
+        "assets": assets,
+        "total_assets": fmt(total_assets),
+        "liabilities": liabilities,
+        "total_liabilities": fmt(total_liabilities),
+        "equity": equity,
+        "total_equity": fmt(total_equity),
+        "current_period_profit": fmt(current),
+        "total_liabilities_and_equity": fmt(total_liabilities + total_equity),
+        "balanced": total_assets == total_liabilities + total_equity and not unclassified,
+        "unclassified_accounts": unclassified,
+    }
+
+
+def general_ledger(
+    conn: Connection,
+    lines: Table,
+    chart: Chart,
+    account: str,
+    date_from: date | None,
+    date_to: date | None,
+    *,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    """One account's lines in date order with the running balance (debit minus credit),
+    starting from its balance before `date_from`. The running balance is computed in SQL
+    over the whole period, so any page of it is right."""
+    opening = account_totals(conn, lines, before=date_from, accounts=[account]) if date_from else {}
+    start = opening.get(account, Totals()).balance
+    in_period = [lines.c.account == account]
+    if date_from is not None:
+        in_period.append(lines.c.entry_date >= date_from)
+    if date_to is not None:
+        in_period.append(lines.c.entry_date <= date_to)
+    order = (lines.c.entry_date, lines.c.position, lines.c.line)
+    running = func.sum(cents(lines.c.debit) - cents(lines.c.credit)).over(
+        order_by=order, rows=(None, 0)
+    )
+    query = (
+        select(
+            lines.c.entry_date,
+            lines.c.position,
+            lines.c.entry_id,
+            lines.c.line,
+            lines.c.document,
+            lines.c.source_kind,
+            lines.c.source_id,
+            lines.c.description,
+            lines.c.memo,
+            lines.c.party_id,
+            lines.c.debit,
+            lines.c.credit,
+            running.label("running"),
+        )
+        .where(*in_period)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = [
+        {
+            "date": r.entry_date.isoformat(),
+            "position": r.position,
+            "entry_id": str(r.entry_id),
+            "line": r.line,
+            "document": r.document,
+            "type": r.source_kind,
+            "source_id": str(r.source_id) if r.source_id else None,
+            "description": r.description,
+            "memo": r.memo,
+            "party_id": str(r.party_id) if r.party_id else None,
+            "debit": str(r.debit),
+            "credit": str(r.credit),
+            "balance": fmt(start + from_cents(r.running)),
+        }
+        for r in conn.execute(query).all()
+    ]
+    count, debit, credit = conn.execute(
+        select(func.count(), func.sum(cents(lines.c.debit)), func.sum(cents(lines.c.credit))).where(
+            *in_period
+        )
+    ).one()
+    debit, credit = from_cents(debit), from_cents(credit)
+    return {
+        **describe(chart, account),
+        **period(date_from, date_to),
+        "opening_balance": fmt(start),
+        "lines": rows,
+        "debit": fmt(debit),
+        "credit": fmt(credit),
+        "closing_balance": fmt(start + debit - credit),
+        "total_lines": count,
+        "limit": limit,
+        "offset": offset,
+    }

@@ -1,0 +1,273 @@
+"""Sales invoices as finance sees them: totals, what is still open, what settled them, and
+the receivables aging."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    select,
+)
+
+from domain.billing.invoices import Invoice
+from domain.billing.payments import Payment
+from domain.billing.receivables import ReceivableAccount
+from domain.values import ZERO
+from projections.engine import Batch, Projection
+from projections.types import Amount, Percent, Quantity, UnitPrice
+
+OPEN = "open"
+PAID = "paid"
+
+# Days past due: (name, first day, last day); None is open-ended.
+AGING_BUCKETS: tuple[tuple[str, int | None, int | None], ...] = (
+    ("not_due", None, 0),
+    ("days_1_30", 1, 30),
+    ("days_31_60", 31, 60),
+    ("days_61_90", 61, 90),
+    ("over_90", 91, None),
+)
+
+
+class Invoices(Projection):
+    name = "invoices"
+    version = 1
+    handles = (
+        Invoice.Issued,
+        Invoice.MarkedOverdue,
+        Payment.Received,
+        ReceivableAccount.CreditApplied,
+    )
+
+    def define_tables(self) -> None:
+        self.table(
+            "invoices",
+            Column("id", Uuid, primary_key=True),
+            Column("number", String(20), nullable=False, unique=True),
+            Column("series", String(3), nullable=False),
+            Column("customer_id", Uuid, nullable=False, index=True),
+            Column("order_id", Uuid, index=True),
+            Column("invoice_date", Date, nullable=False, index=True),
+            Column("due_date", Date, nullable=False, index=True),
+            Column("currency", String(3), nullable=False),
+            Column("untaxed", Amount(), nullable=False),
+            Column("tax", Amount(), nullable=False),
+            Column("total", Amount(), nullable=False),
+            Column("settled", Amount(), nullable=False),
+            Column("open_amount", Amount(), nullable=False),
+            Column("status", String(10), nullable=False, index=True),
+            Column("overdue", Boolean, nullable=False),
+            Column("overdue_since", Date),
+            Column("version", Integer, nullable=False),
+            Column("position", Integer, nullable=False),
+        )
+        self.table(
+            "invoice_lines",
+            Column("invoice_id", Uuid, primary_key=True),
+            Column("line", Integer, primary_key=True),
+            Column("product_id", Uuid, nullable=False),
+            Column("sku", String(40), nullable=False),
+            Column("description", Text, nullable=False),
+            Column("quantity", Quantity(), nullable=False),
+            Column("unit_price", UnitPrice(), nullable=False),
+            Column("discount_percent", Percent(), nullable=False),
+            Column("vat_rate", Percent(), nullable=False),
+            Column("net", Amount(), nullable=False),
+            Column("vat", Amount(), nullable=False),
+        )
+        # What settled each invoice, and on which business date: a payment allocation (dated
+        # by the payment) or unallocated credit used at invoicing (dated by the invoice).
+        settlements = self.table(
+            "settlements",
+            Column("invoice_id", Uuid, primary_key=True),
+            Column("position", Integer, primary_key=True),
+            Column("customer_id", Uuid, nullable=False),
+            Column("kind", String(10), nullable=False),
+            Column("payment_id", Uuid),
+            Column("document", String(20)),
+            Column("settled_on", Date, nullable=False),
+            Column("amount", Amount(), nullable=False),
+        )
+        Index(f"{settlements.name}_customer", settlements.c.customer_id, settlements.c.settled_on)
+
+    def handle(self, event: Any, position: int, batch: Batch) -> None:
+        invoices = self["invoices"]
+        match event:
+            case Invoice.Issued():
+                self._issued(event, position, batch)
+            case Invoice.MarkedOverdue():
+                batch.update(
+                    invoices,
+                    event.originator_id,
+                    overdue=True,
+                    overdue_since=event.as_of,
+                    version=event.originator_version,
+                    position=position,
+                )
+            case Payment.Received():
+                for a in event.allocations:
+                    self._settle(
+                        batch,
+                        a["invoice_id"],
+                        a["amount"],
+                        position,
+                        kind="payment",
+                        payment_id=event.originator_id,
+                        document=event.number,
+                        settled_on=event.payment_date,
+                    )
+            case ReceivableAccount.CreditApplied():
+                invoice = self._invoice(batch, event.invoice_id)
+                self._settle(
+                    batch,
+                    event.invoice_id,
+                    event.amount,
+                    position,
+                    kind="credit",
+                    payment_id=None,
+                    document=None,
+                    settled_on=invoice["invoice_date"],
+                )
+
+    def _issued(self, event: Invoice.Issued, position: int, batch: Batch) -> None:
+        totals = event.totals
+        total = Decimal(totals["total"])
+        batch.insert(
+            self["invoices"],
+            id=event.originator_id,
+            number=event.number,
+            series=event.series,
+            customer_id=event.customer_id,
+            order_id=event.order_id,
+            invoice_date=event.invoice_date,
+            due_date=event.due_date,
+            currency=event.currency,
+            untaxed=Decimal(totals["untaxed"]),
+            tax=Decimal(totals["tax"]),
+            total=total,
+            settled=ZERO,
+            open_amount=total,
+            status=OPEN if total > 0 else PAID,
+            overdue=False,
+            overdue_since=None,
+            version=event.originator_version,
+            position=position,
+        )
+        for line in event.lines:
+            batch.insert(
+                self["invoice_lines"],
+                invoice_id=event.originator_id,
+                line=int(line["line"]),
+                product_id=line["product_id"],
+                sku=line["sku"],
+                description=line["description"],
+                quantity=line["quantity"],
+                unit_price=line["unit_price"],
+                discount_percent=line["discount_percent"],
+                vat_rate=line["vat_rate"],
+                net=line["net"],
+                vat=line["vat"],
+            )
+
+    def _invoice(self, batch: Batch, invoice_id: UUID) -> dict[str, Any]:
+        invoice = batch.get(self["invoices"], invoice_id)
+        if invoice is None:
+            # The domain saves an invoice before anything can settle it; a settlement of an
+            # unknown invoice means the log is not what this read model was written for.
+            raise LookupError(f"settlement of invoice {invoice_id}, which was never issued")
+        return invoice
+
+    def _settle(
+        self,
+        batch: Batch,
+        invoice_id: UUID,
+        amount: Decimal,
+        position: int,
+        **settlement: Any,
+    ) -> None:
+        invoice = self._invoice(batch, invoice_id)
+        settled = invoice["settled"] + amount
+        open_amount = invoice["total"] - settled
+        batch.update(
+            self["invoices"],
+            invoice_id,
+            settled=settled,
+            open_amount=open_amount,
+            status=OPEN if open_amount > 0 else PAID,
+        )
+        batch.insert(
+            self["settlements"],
+            invoice_id=invoice_id,
+            position=position,
+            customer_id=invoice["customer_id"],
+            amount=amount,
+            **settlement,
+        )
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def open_as_of(
+        self, conn: Connection, as_of: date | None = None, customer_id: UUID | None = None
+    ) -> list[dict[str, Any]]:
+        """Invoices open at the end of `as_of` (by business dates: issued by then, less what
+        was settled by then), or open now when `as_of` is None."""
+        inv = self["invoices"]
+        query = select(
+            inv.c.id,
+            inv.c.number,
+            inv.c.customer_id,
+            inv.c.invoice_date,
+            inv.c.due_date,
+            inv.c.total,
+            inv.c.open_amount,
+        ).order_by(inv.c.due_date, inv.c.number)
+        if customer_id is not None:
+            query = query.where(inv.c.customer_id == customer_id)
+        if as_of is None:
+            query = query.where(inv.c.status == OPEN)
+            return [dict(r) for r in conn.execute(query).mappings()]
+        query = query.where(inv.c.invoice_date <= as_of)
+        st = self["settlements"]
+        settled: dict[UUID, Decimal] = defaultdict(lambda: ZERO)
+        settlements = select(st.c.invoice_id, st.c.amount).where(st.c.settled_on <= as_of)
+        if customer_id is not None:
+            settlements = settlements.where(st.c.customer_id == customer_id)
+        for invoice_id, amount in conn.execute(settlements).all():
+            settled[invoice_id] += amount
+        out = []
+        for row in conn.execute(query).mappings():
+            left = row["total"] - settled[row["id"]]
+            if left > 0:
+                out.append({**row, "open_amount": left})
+        return out
+
+    def credit_used(self, conn: Connection, as_of: date) -> dict[UUID, Decimal]:
+        """Unallocated credit each customer had used on invoices by the end of `as_of`."""
+        st = self["settlements"]
+        used: dict[UUID, Decimal] = defaultdict(lambda: ZERO)
+        query = select(st.c.customer_id, st.c.amount).where(
+            st.c.kind == "credit", st.c.settled_on <= as_of
+        )
+        for customer_id, amount in conn.execute(query).all():
+            used[customer_id] += amount
+        return used
+
+
+def aging_bucket(days_past_due: int) -> str:
+    for name, first, last in AGING_BUCKETS:
+        if (first is None or days_past_due >= first) and (last is None or days_past_due <= last):
+            return name
+    raise AssertionError("the buckets cover every day")  # pragma: no cover

@@ -1,0 +1,191 @@
+"""Profitability: revenue net of VAT per invoice line and the cost of goods sold per shipment
+line (the FIFO cost decided when the goods left), grouped by order, customer or product.
+
+Revenue is counted when invoiced and cost when shipped, exactly as the ledger posts them, so
+the totals equal the sales and cost-of-goods-sold accounts (reconciliation checks it). An
+order shipped but not yet invoiced therefore shows its cost before its revenue."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column, Connection, Date, Integer, String, Table, Uuid, func, select
+
+from domain.billing.invoices import Invoice
+from domain.sales.orders import SalesOrder
+from domain.sales.shipments import Shipment
+from domain.values import ZERO, round_money
+from projections.engine import Batch, Projection
+from projections.financial import fmt
+from projections.types import Amount, Quantity
+
+GROUPS = ("order", "customer", "product")
+
+
+class Profitability(Projection):
+    name = "profitability"
+    version = 1
+    handles = (SalesOrder.Placed, Invoice.Issued, Shipment.Dispatched)
+
+    def define_tables(self) -> None:
+        self.table(
+            "orders",
+            Column("id", Uuid, primary_key=True),
+            Column("number", String(20), nullable=False),
+            Column("customer_id", Uuid, nullable=False),
+        )
+        self.table(
+            "revenue",
+            Column("invoice_id", Uuid, primary_key=True),
+            Column("line", Integer, primary_key=True),
+            Column("document", String(20), nullable=False),
+            Column("order_id", Uuid, index=True),
+            Column("customer_id", Uuid, nullable=False, index=True),
+            Column("product_id", Uuid, nullable=False, index=True),
+            Column("sku", String(40), nullable=False),
+            Column("on_date", Date, nullable=False, index=True),
+            Column("quantity", Quantity(), nullable=False),
+            Column("amount", Amount(), nullable=False),
+        )
+        self.table(
+            "costs",
+            Column("shipment_id", Uuid, primary_key=True),
+            Column("line", Integer, primary_key=True),
+            Column("document", String(20), nullable=False),
+            Column("order_id", Uuid, index=True),
+            Column("customer_id", Uuid, nullable=False, index=True),
+            Column("product_id", Uuid, nullable=False, index=True),
+            Column("sku", String(40), nullable=False),
+            Column("on_date", Date, nullable=False, index=True),
+            Column("quantity", Quantity(), nullable=False),
+            Column("amount", Amount(), nullable=False),
+        )
+
+    def handle(self, event: Any, position: int, batch: Batch) -> None:
+        match event:
+            case SalesOrder.Placed():
+                batch.insert(
+                    self["orders"],
+                    id=event.originator_id,
+                    number=event.number,
+                    customer_id=event.customer_id,
+                )
+            case Invoice.Issued():
+                for line in event.lines:
+                    batch.insert(
+                        self["revenue"],
+                        invoice_id=event.originator_id,
+                        line=int(line["line"]),
+                        document=event.number,
+                        order_id=event.order_id,
+                        customer_id=event.customer_id,
+                        product_id=line["product_id"],
+                        sku=line["sku"],
+                        on_date=event.invoice_date,
+                        quantity=line["quantity"],
+                        amount=line["net"],
+                    )
+            case Shipment.Dispatched():
+                for line in event.lines:
+                    batch.insert(
+                        self["costs"],
+                        shipment_id=event.originator_id,
+                        line=int(line["line"]),
+                        document=event.number,
+                        order_id=event.order_id,
+                        customer_id=event.customer_id,
+                        product_id=line["product_id"],
+                        sku=line["sku"],
+                        on_date=event.shipment_date,
+                        quantity=line["quantity"],
+                        amount=line["cost"],
+                    )
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def report(
+        self,
+        conn: Connection,
+        by: str,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        names: dict[UUID, str] | None = None,
+    ) -> dict[str, Any]:
+        """Revenue, cost of goods sold, gross margin and margin % per order, customer or
+        product, with totals; `names` labels customers."""
+        if by not in GROUPS:
+            raise ValueError(f"by must be one of {', '.join(GROUPS)}")
+        revenue = self._sums(conn, self["revenue"], by, date_from, date_to)
+        cost = self._sums(conn, self["costs"], by, date_from, date_to)
+        labels = self._labels(conn, by, names or {})
+        rows = []
+        for key in sorted(revenue.keys() | cost.keys(), key=lambda k: labels.get(k) or str(k)):
+            r_amount, r_qty = revenue.get(key, (ZERO, ZERO))
+            c_amount, c_qty = cost.get(key, (ZERO, ZERO))
+            row: dict[str, Any] = {f"{by}_id": str(key), by: labels.get(key)}
+            row.update(figures(r_amount, c_amount))
+            if by == "product":
+                row.update(quantity_invoiced=number(r_qty), quantity_shipped=number(c_qty))
+            rows.append(row)
+        total_revenue = sum((v[0] for v in revenue.values()), ZERO)
+        total_cost = sum((v[0] for v in cost.values()), ZERO)
+        return {
+            "by": by,
+            "from": date_from.isoformat() if date_from else None,
+            "to": date_to.isoformat() if date_to else None,
+            "rows": rows,
+            "total": figures(total_revenue, total_cost),
+        }
+
+    def totals(self, conn: Connection) -> tuple[Decimal, Decimal]:
+        """All revenue and all cost of goods sold."""
+        out = []
+        for table in (self["revenue"], self["costs"]):
+            value = conn.execute(select(func.sum(table.c.amount))).scalar()
+            out.append(value if value is not None else ZERO)
+        return out[0], out[1]
+
+    def _sums(
+        self, conn: Connection, table: Table, by: str, date_from: date | None, date_to: date | None
+    ) -> dict[Any, tuple[Decimal, Decimal]]:
+        key = table.c[f"{by}_id"]
+        query = select(key, func.sum(table.c.amount), func.sum(table.c.quantity)).group_by(key)
+        if date_from is not None:
+            query = query.where(table.c.on_date >= date_from)
+        if date_to is not None:
+            query = query.where(table.c.on_date <= date_to)
+        return {k: (amount, qty) for k, amount, qty in conn.execute(query).all()}
+
+    def _labels(self, conn: Connection, by: str, names: dict[UUID, str]) -> dict[Any, str]:
+        if by == "customer":
+            return dict(names)
+        if by == "order":
+            orders = self["orders"]
+            return {
+                row.id: row.number for row in conn.execute(select(orders.c.id, orders.c.number))
+            }
+        labels: dict[Any, str] = {}
+        for table in (self["revenue"], self["costs"]):
+            query = select(table.c.product_id, table.c.sku).distinct()
+            labels.update((row.product_id, row.sku) for row in conn.execute(query))
+        return labels
+
+
+def figures(revenue: Decimal, cost: Decimal) -> dict[str, str | None]:
+    margin = revenue - cost
+    percent = round_money(margin * 100 / revenue) if revenue else None
+    return {
+        "revenue": fmt(revenue),
+        "cost_of_goods_sold": fmt(cost),
+        "gross_margin": fmt(margin),
+        "margin_percent": str(percent) if percent is not None else None,
+    }
+
+
+def number(quantity: Decimal) -> str:
+    """A quantity without trailing zeros (15, 2.5), never in exponent form."""
+    return f"{quantity.normalize():f}"

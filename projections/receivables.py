@@ -1,0 +1,305 @@
+"""What customers owe and what cash comes in: the current-account statement (ekstre), the
+receivables aging and the cash flow, as queries over the ledger, invoices and payments."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Table, select
+
+from domain.ledger.chart import Chart
+from domain.values import ZERO
+from projections.financial import Totals, account_totals, describe, fmt, period
+from projections.invoices import AGING_BUCKETS, Invoices, aging_bucket
+from projections.payments import Payments
+
+# The accounts a party's current account (cari hesap) is kept on, by chart role.
+PARTY_ROLES = ("receivables", "customer_advances", "payables")
+INTERVALS = ("day", "week", "month")
+MAX_PERIODS = 1000
+
+
+def party_accounts(chart: Chart) -> list[str]:
+    return [chart.role(r) for r in PARTY_ROLES if r in chart.roles]
+
+
+def marked(balance: Decimal) -> tuple[str, str | None]:
+    """A balance as the statement prints it: the amount, and B (borçlu: the party owes us)
+    or A (alacaklı: we owe the party); no mark when it is zero."""
+    if balance > 0:
+        return fmt(balance), "B"
+    if balance < 0:
+        return fmt(-balance), "A"
+    return fmt(ZERO), None
+
+
+def customer_statement(
+    conn: Connection,
+    lines: Table,
+    due_dates: Table,
+    chart: Chart,
+    customer_id: UUID,
+    date_from: date | None,
+    date_to: date | None,
+) -> dict[str, Any]:
+    """The party's lines on its current-account accounts in date order, with the running
+    balance from its balance before `date_from`."""
+    accounts = party_accounts(chart)
+    mine = [lines.c.party_id == customer_id, lines.c.account.in_(accounts)]
+    balance = ZERO
+    if date_from is not None:
+        before = select(lines.c.debit, lines.c.credit).where(*mine, lines.c.entry_date < date_from)
+        for debit, credit in conn.execute(before).all():
+            balance += debit - credit
+    opening, opening_side = marked(balance)
+    query = (
+        select(
+            lines.c.entry_date,
+            lines.c.document,
+            lines.c.source_kind,
+            lines.c.source_id,
+            lines.c.description,
+            lines.c.account,
+            lines.c.debit,
+            lines.c.credit,
+            due_dates.c.due_date,
+        )
+        .outerjoin(due_dates, due_dates.c.document_id == lines.c.source_id)
+        .where(*mine)
+        .order_by(lines.c.entry_date, lines.c.position, lines.c.line)
+    )
+    if date_from is not None:
+        query = query.where(lines.c.entry_date >= date_from)
+    if date_to is not None:
+        query = query.where(lines.c.entry_date <= date_to)
+    rows = []
+    total = Totals()
+    for r in conn.execute(query).all():
+        balance += r.debit - r.credit
+        total += Totals(r.debit, r.credit)
+        amount, side = marked(balance)
+        rows.append(
+            {
+                "date": r.entry_date.isoformat(),
+                "document": r.document,
+                "type": r.source_kind,
+                "source_id": str(r.source_id) if r.source_id else None,
+                "description": r.description,
+                "account": r.account,
+                "due_date": r.due_date.isoformat() if r.due_date else None,
+                "debit": str(r.debit),
+                "credit": str(r.credit),
+                "balance": amount,
+                "side": side,
+            }
+        )
+    closing, closing_side = marked(balance)
+    return {
+        "customer_id": str(customer_id),
+        **period(date_from, date_to),
+        "accounts": [describe(chart, a) for a in accounts],
+        "opening_balance": opening,
+        "opening_side": opening_side,
+        "lines": rows,
+        "debit": fmt(total.debit),
+        "credit": fmt(total.credit),
+        "closing_balance": closing,
+        "closing_side": closing_side,
+    }
+
+
+def receivables_aging(
+    conn: Connection,
+    invoices: Invoices,
+    payments: Payments,
+    as_of: date,
+    names: dict[UUID, str],
+) -> dict[str, Any]:
+    """Per customer: what was open at the end of `as_of` by days past due, and the credit
+    received but not yet set against an invoice (which lowers what is owed net)."""
+    bucket_names = [name for name, _, _ in AGING_BUCKETS]
+    per_customer: dict[UUID, dict[str, Any]] = {}
+
+    def customer(customer_id: UUID) -> dict[str, Any]:
+        if customer_id not in per_customer:
+            per_customer[customer_id] = {
+                "buckets": dict.fromkeys(bucket_names, ZERO),
+                "invoices": [],
+                "credit": ZERO,
+            }
+        return per_customer[customer_id]
+
+    for item in invoices.open_as_of(conn, as_of):
+        days = (as_of - item["due_date"]).days
+        bucket = aging_bucket(days)
+        c = customer(item["customer_id"])
+        c["buckets"][bucket] += item["open_amount"]
+        c["invoices"].append(
+            {
+                "invoice_id": str(item["id"]),
+                "number": item["number"],
+                "invoice_date": item["invoice_date"].isoformat(),
+                "due_date": item["due_date"].isoformat(),
+                "days_past_due": max(days, 0),
+                "bucket": bucket,
+                "open_amount": fmt(item["open_amount"]),
+            }
+        )
+    used = invoices.credit_used(conn, as_of)
+    for customer_id, received in payments.received_by_customer(conn, as_of).items():
+        left = received - used.get(customer_id, ZERO)
+        if left:
+            customer(customer_id)["credit"] = left
+
+    rows = []
+    totals = dict.fromkeys([*bucket_names, "total", "unallocated_credit", "net"], ZERO)
+    for customer_id, c in per_customer.items():
+        total = sum(c["buckets"].values(), ZERO)
+        figures = {
+            **c["buckets"],
+            "total": total,
+            "unallocated_credit": c["credit"],
+            "net": total - c["credit"],
+        }
+        for key, value in figures.items():
+            totals[key] += value
+        rows.append(
+            {
+                "customer_id": str(customer_id),
+                "name": names.get(customer_id),
+                **{k: fmt(v) for k, v in figures.items()},
+                "invoices": c["invoices"],
+            }
+        )
+    rows.sort(key=lambda r: (r["name"] or "", r["customer_id"]))
+    return {
+        "as_of": as_of.isoformat(),
+        "buckets": bucket_names,
+        "customers": rows,
+        "totals": {k: fmt(v) for k, v in totals.items()},
+    }
+
+
+# -- cash flow ---------------------------------------------------------------------------------
+
+
+def period_start(day: date, interval: str) -> date:
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    return day
+
+
+def next_period(start: date, interval: str) -> date:
+    if interval == "week":
+        return start + timedelta(days=7)
+    if interval == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start + timedelta(days=1)
+
+
+def period_label(start: date, interval: str) -> str:
+    if interval == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if interval == "month":
+        return start.strftime("%Y-%m")
+    return start.isoformat()
+
+
+def periods(date_from: date, date_to: date, interval: str) -> list[tuple[date, date]]:
+    """The periods covering [date_from, date_to], each clipped to it: (first day, last day)."""
+    out = []
+    start = period_start(date_from, interval)
+    while start <= date_to:
+        following = next_period(start, interval)
+        out.append((max(start, date_from), min(following - timedelta(days=1), date_to)))
+        start = following
+        if len(out) > MAX_PERIODS:
+            raise ValueError(f"more than {MAX_PERIODS} periods: choose a longer interval")
+    return out
+
+
+def cash_flow(
+    conn: Connection,
+    lines: Table,
+    chart: Chart,
+    open_items: list[dict[str, Any]],
+    date_from: date,
+    date_to: date,
+    interval: str,
+) -> dict[str, Any]:
+    """Cash in (debits) and out (credits) of the cash and bank accounts per period, with
+    the balance at each period's end; and the inflows expected from open invoices by their
+    due date (what is overdue before the first period is shown apart)."""
+    accounts = [chart.role(r) for r in ("cash", "bank")]
+    spans = periods(date_from, date_to, interval)
+    opening = account_totals(conn, lines, before=date_from, accounts=accounts)
+    balance = sum((t.balance for t in opening.values()), ZERO)
+    moved: dict[tuple[date, str], Totals] = defaultdict(Totals)
+    query = (
+        select(lines.c.entry_date, lines.c.account, lines.c.debit, lines.c.credit)
+        .where(lines.c.account.in_(accounts))
+        .where(lines.c.entry_date >= date_from, lines.c.entry_date <= date_to)
+    )
+    for day, account, debit, credit in conn.execute(query).all():
+        key = (period_start(day, interval), account)
+        moved[key] = moved[key] + Totals(debit, credit)
+    expected: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    overdue = ZERO
+    for item in open_items:
+        due = item["due_date"]
+        if due < date_from:
+            overdue += item["open_amount"]
+        elif due <= date_to:
+            expected[period_start(due, interval)] += item["open_amount"]
+
+    rows = []
+    total_in = total_out = total_expected = ZERO
+    for first, last in spans:
+        key = period_start(first, interval)
+        by_account = []
+        cash_in = cash_out = ZERO
+        for account in accounts:
+            t = moved.get((key, account), Totals())
+            cash_in += t.debit
+            cash_out += t.credit
+            by_account.append({"account": account, "in": fmt(t.debit), "out": fmt(t.credit)})
+        balance += cash_in - cash_out
+        total_in += cash_in
+        total_out += cash_out
+        total_expected += expected[key]
+        rows.append(
+            {
+                "period": period_label(key, interval),
+                "start": first.isoformat(),
+                "end": last.isoformat(),
+                "cash_in": fmt(cash_in),
+                "cash_out": fmt(cash_out),
+                "net": fmt(cash_in - cash_out),
+                "closing_balance": fmt(balance),
+                "by_account": by_account,
+                "expected_in": fmt(expected[key]),
+            }
+        )
+    return {
+        "from": date_from.isoformat(),
+        "to": date_to.isoformat(),
+        "interval": interval,
+        "accounts": [describe(chart, a) for a in accounts],
+        "opening_balance": fmt(sum((t.balance for t in opening.values()), ZERO)),
+        "periods": rows,
+        "totals": {
+            "cash_in": fmt(total_in),
+            "cash_out": fmt(total_out),
+            "net": fmt(total_in - total_out),
+            "expected_in": fmt(total_expected),
+        },
+        "closing_balance": fmt(balance),
+        "expected_overdue": fmt(overdue),
+    }
