@@ -271,6 +271,19 @@ def projections_run(database_url: str) -> None:
 # -- audit ----------------------------------------------------------------------------------
 
 
+def _catch_up(services: Services) -> None:
+    """Bring the read models to the head of the store: in this process, or, when a runner
+    elsewhere is writing the same batch at the same moment and wins, by waiting for it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    head = services.business.recorder.max_notification_id() or 0
+    try:
+        services.runner.catch_up(stop=head)
+    except SQLAlchemyError:
+        if not services.reads.wait_for(head, list(services.reads.projections), timeout=30):
+            raise
+
+
 @main.group()
 def audit() -> None:
     """Audit: prove that the reports agree with the ledger."""
@@ -293,7 +306,7 @@ def audit_reconcile(ctx: click.Context, database_url: str, catch_up: bool) -> No
     services = _open(database_url)
     try:
         if catch_up:
-            services.runner.catch_up()
+            _catch_up(services)
         models = {n: services.reads[n] for n in READ_MODELS if n in services.reads.projections}
         with services.reads.reader.connect() as conn:
             report = reconcile(conn, models, services.business.chart, positions(conn, models))
@@ -334,7 +347,7 @@ def jobs_run(name: str, day: Any, database_url: str) -> None:
 
     services = _open(database_url)
     try:
-        services.runner.catch_up()
+        _catch_up(services)
         run = run_job(services, name, day.date() if day is not None else None)
     finally:
         services.close()
