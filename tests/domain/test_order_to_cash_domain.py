@@ -331,3 +331,20 @@ def test_services_are_not_kept_in_stock(business: Business) -> None:
     business.define_product(sku="INSTALL", name="Installation", kind="service")
     with pytest.raises(RuleViolation, match="service"):
         business.receive_stock(lines=[{"sku": "INSTALL", "quantity": 1, "unit_cost": 5}])
+
+
+def test_manual_entries_stay_off_the_accounts_documents_keep(business: Business) -> None:
+    with pytest.raises(InvalidInput, match="kept by documents only") as refused:
+        business.post_journal_entry(
+            entry_date=TODAY,
+            description="fix stock by hand",
+            lines=[{"account": "153", "debit": D(10)}, {"account": "500", "credit": D(10)}],
+        )
+    assert refused.value.field == "lines[0].account"
+    with pytest.raises(InvalidInput) as refused:
+        business.post_journal_entry(
+            entry_date=TODAY,
+            description="pay a supplier",
+            lines=[{"account": "320", "debit": D(10)}, {"account": "102", "credit": D(10)}],
+        )
+    assert refused.value.field == "lines[0].party_id"
