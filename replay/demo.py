@@ -241,4 +241,125 @@ def load_demo(business: Business, today: date | None = None) -> int:
             done=True,
         ),
     )
+    _order_to_cash(b, run, today, ayse.extra["customer_id"], anadolu.id)
     return fresh
+
+
+def _order_to_cash(
+    b: Business,
+    run: Callable[[str, Callable[[], Result]], Result],
+    today: date,
+    yilmaz_id: str,
+    anadolu_id: UUID,
+) -> int:
+    """Products, opening stock, a supplier receipt, and sales at every step from quote to cash."""
+    yilmaz = UUID(yilmaz_id)
+    products = [
+        ("KMS-100", "Pamuklu kumaş (top)", "top", "1450.00", 20, "980.00", 21),
+        ("IPL-20", "Polyester iplik (kg)", "kg", "86.50", 20, "58.00", 10),
+        ("DGM-5", "Metal düğme (100 adet)", "paket", "120.00", 20, "70.00", 30),
+        ("KTP-1", "Tekstil rehberi (kitap)", "adet", "240.00", 10, "150.00", 7),
+        ("MNT-1", "Montaj ve kurulum hizmeti", "saat", "900.00", 20, "0", 0),
+    ]
+    for sku, name, unit, price, vat, cost, lead in products:
+        run(
+            f"product:{sku}",
+            lambda s=sku, n=name, u=unit, p=price, v=vat, c=cost, t=lead: b.define_product(
+                sku=s,
+                name=n,
+                unit=u,
+                kind="service" if s == "MNT-1" else "stocked",
+                list_price=Decimal(p),
+                vat_rate_percent=Decimal(v),
+                standard_cost=Decimal(c),
+                lead_time_days=t,
+            ),
+        )
+    run(
+        "receipt:opening",
+        lambda: b.receive_stock(
+            receipt_date=today - timedelta(days=30),
+            reference="Açılış sayımı",
+            lines=[
+                {"sku": "KMS-100", "quantity": 40, "unit_cost": "950.00"},
+                {"sku": "IPL-20", "quantity": 500, "unit_cost": "55.00"},
+                {"sku": "DGM-5", "quantity": 60, "unit_cost": "68.00"},
+                {"sku": "KTP-1", "quantity": 25, "unit_cost": "150.00"},
+            ],
+        ),
+    )
+    supplier = run(
+        "supplier:ege",
+        lambda: b.register_customer(
+            name="Ege İplik San. A.Ş.",
+            tax_number_value="2468135797",
+            payment_terms_days=45,
+        ),
+    )
+    run(
+        "receipt:ege",
+        lambda: b.receive_stock(
+            supplier_id=supplier.id,
+            receipt_date=today - timedelta(days=12),
+            reference="EGE-4471",
+            lines=[
+                {"sku": "KMS-100", "quantity": 30, "unit_cost": "1010.00"},
+                {"sku": "IPL-20", "quantity": 300, "unit_cost": "59.50"},
+            ],
+        ),
+    )
+    # Yılmaz Tekstil: quoted, ordered, shipped, invoiced and partly paid.
+    quote = run(
+        "quote:yilmaz",
+        lambda: b.create_quote(
+            customer_id=yilmaz,
+            lines=[
+                {"sku": "KMS-100", "quantity": 50, "discount_percent": 5},
+                {"sku": "DGM-5", "quantity": 20},
+            ],
+        ),
+    )
+    run("send:yilmaz", lambda: b.send_quote(quote.id))
+    run("accept:yilmaz", lambda: b.accept_quote(quote.id))
+    order = run("order:yilmaz", lambda: b.place_order(quote_id=quote.id))
+    run("confirm:yilmaz", lambda: b.confirm_order(order.id))
+    run("ship:yilmaz", lambda: b.ship_order(order.id))
+    invoice = run("invoice:yilmaz", lambda: b.invoice_order(order.id))
+    run(
+        "pay:yilmaz",
+        lambda: b.receive_payment(
+            customer_id=yilmaz,
+            amount=Decimal("50000.00"),
+            method="bank",
+            reference="EFT 88120",
+            allocations=[{"invoice_id": invoice.id, "amount": Decimal("50000.00")}],
+        ),
+    )
+    # Anadolu Yapı: an order straight from the catalogue, paid in full; a quote still open.
+    direct = run(
+        "order:anadolu",
+        lambda: b.place_order(
+            customer_id=anadolu_id,
+            lines=[{"sku": "IPL-20", "quantity": 120}, {"sku": "MNT-1", "quantity": 6}],
+        ),
+    )
+    run("confirm:anadolu", lambda: b.confirm_order(direct.id))
+    run("ship:anadolu", lambda: b.ship_order(direct.id))
+    paid = run("invoice:anadolu", lambda: b.invoice_order(direct.id))
+    run(
+        "pay:anadolu",
+        lambda: b.receive_payment(
+            customer_id=anadolu_id,
+            amount=Decimal("19000.00"),
+            method="cash",
+            allocations=[{"invoice_id": paid.id, "amount": Decimal("18936.00")}],
+        ),
+    )
+    open_quote = run(
+        "quote:anadolu",
+        lambda: b.create_quote(
+            customer_id=anadolu_id,
+            lines=[{"sku": "KTP-1", "quantity": 40}],
+        ),
+    )
+    run("send:anadolu", lambda: b.send_quote(open_quote.id))
