@@ -18,9 +18,10 @@ class Scaled(TypeDecorator[Decimal]):
     impl = BigInteger
     cache_ok = True
 
-    def __init__(self, scale: int) -> None:
+    def __init__(self, scale: int, min_places: int | None = None) -> None:
         super().__init__()
         self.scale = scale
+        self.min_places = scale if min_places is None else min_places
         self.factor = Decimal(10) ** scale
         self.quantum = Decimal(1).scaleb(-scale)
 
@@ -35,7 +36,13 @@ class Scaled(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         if value is None:
             return None
-        return (Decimal(int(value)) / self.factor).quantize(self.quantum)
+        amount = (Decimal(int(value)) / self.factor).quantize(self.quantum)
+        if self.min_places == self.scale:
+            return amount
+        # Show the places the value needs, never fewer than min_places: 15, 2.5, 100.00.
+        exponent = amount.normalize().as_tuple().exponent
+        places = max(self.min_places, -exponent if isinstance(exponent, int) else 0)
+        return amount.quantize(Decimal(1).scaleb(-places))
 
 
 def Amount() -> Scaled:
@@ -43,15 +50,15 @@ def Amount() -> Scaled:
 
 
 def Quantity() -> Scaled:
-    return Scaled(4)
+    return Scaled(4, min_places=0)
 
 
 def UnitPrice() -> Scaled:
-    return Scaled(6)
+    return Scaled(6, min_places=2)
 
 
 def Percent() -> Scaled:
-    return Scaled(4)
+    return Scaled(4, min_places=0)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

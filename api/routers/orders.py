@@ -19,7 +19,7 @@ from domain.sales.orders import OrderStatus
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
-NO_QUANTITY = Decimal("0.0000")
+NO_QUANTITY = Decimal(0)
 
 
 class OrderCreate(Body):
