@@ -8,17 +8,21 @@ is applied exactly once, and a rebuild from position 0 gives the rows live proce
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
 from sqlalchemy import (
     Column,
     Connection,
+    Dialect,
     Integer,
     MetaData,
     String,
     Table,
+    Uuid,
     and_,
     bindparam,
     select,
@@ -36,58 +40,216 @@ tracking_table = Table(
 
 _ABSENT = object()
 
+# Keys per `IN (...)` query when rows are fetched ahead (well under SQLite's and PostgreSQL's
+# limits on bound parameters).
+PREFETCH_CHUNK = 500
+
+
+class _TableWriter:
+    """What a Batch needs to read and write one table on one dialect, worked out once: the
+    column names, the statements, and the bind processors SQLAlchemy would apply, so that a
+    flush sends plain tuples to the driver's executemany."""
+
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        columns = list(table.columns)
+        pk_columns = list(table.primary_key.columns)
+        self.names = tuple(c.name for c in columns)
+        self.name_set = frozenset(self.names)
+        self.pk = tuple(c.name for c in pk_columns)
+        self.pk_set = frozenset(self.pk)
+        self.others = tuple(n for n in self.names if n not in self.pk_set)
+        # Columns whose values may be changed in place (JSON documents and the like).
+        self.mutable = frozenset(c.name for c in columns if not c.type.hashable)
+        self.key_of: Callable[[dict[str, Any]], tuple[Any, ...]]
+        if len(self.pk) > 1:
+            self.key_of = itemgetter(*self.pk)
+        elif self.pk:
+            (only,) = self.pk
+            self.key_of = lambda values: (values[only],)
+        else:
+            self.key_of = lambda values: ()
+        self.select_one = select(table).where(
+            and_(*(c == bindparam(f"pk_{i}") for i, c in enumerate(pk_columns)))
+        )
+        # A single Uuid key can be fetched ahead, many at a time (see Batch.expect).
+        self.select_many = (
+            select(table).where(pk_columns[0].in_(bindparam("keys", expanding=True)))
+            if len(pk_columns) == 1 and isinstance(pk_columns[0].type, Uuid)
+            else None
+        )
+        # Driver SQL needs positional parameters, and no client-side defaults to fill in.
+        self.fast = dialect.paramstyle in ("qmark", "format", "pyformat") and all(
+            c.default is None and c.onupdate is None for c in columns
+        )
+        # The conversions SQLAlchemy itself applies to bound values (TypeDecorators included).
+        self.procs = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns}
+        prep = dialect.identifier_preparer
+        self.quoted_table = prep.format_table(table)
+        self.quoted = {n: prep.quote(n) for n in self.names}
+        self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.where = " AND ".join(f"{self.quoted[n]} = {self.mark}" for n in self.pk)
+        self._inserts: dict[tuple[str, ...], str] = {}
+        self._updates: dict[tuple[str, ...], str] = {}
+
+    def insert_sql(self, names: tuple[str, ...]) -> str:
+        sql = self._inserts.get(names)
+        if sql is None:
+            columns = ", ".join(self.quoted[n] for n in names)  # known columns, quoted
+            marks = ", ".join(self.mark for _ in names)
+            sql = self._inserts[names] = (
+                f"INSERT INTO {self.quoted_table} ({columns}) VALUES ({marks})"  # noqa: S608
+            )
+        return sql
+
+    def update_sql(self, names: tuple[str, ...]) -> str:
+        sql = self._updates.get(names)
+        if sql is None:
+            sets = ", ".join(f"{self.quoted[n]} = {self.mark}" for n in names)
+            sql = self._updates[names] = f"UPDATE {self.quoted_table} SET {sets} WHERE {self.where}"  # noqa: S608
+        return sql
+
+    def params(
+        self, rows: Iterable[dict[str, Any]], names: tuple[str, ...]
+    ) -> list[tuple[Any, ...]]:
+        """Rows as tuples of driver values, in the order of `names` (column at a time, so
+        that the loops run in C except for the type processors themselves)."""
+        get = itemgetter(*names)
+        values = [get(row) for row in rows] if len(names) > 1 else [(get(r),) for r in rows]
+        procs = [self.procs[n] for n in names]
+        if not any(procs):
+            return values
+        columns = list(zip(*values, strict=True)) if values else []
+        for i, p in enumerate(procs):
+            if p is not None and columns:
+                columns[i] = tuple(map(p, columns[i]))
+        return list(zip(*columns, strict=True))
+
+
+def _writer(table: Table, dialect: Dialect) -> _TableWriter:
+    # Kept with the table (its `info` is ours to use), so it lives exactly as long.
+    writers: dict[str, _TableWriter] = table.info.setdefault("tekil.writers", {})
+    writer = writers.get(dialect.name)
+    if writer is None:
+        writer = writers[dialect.name] = _TableWriter(table, dialect)
+    return writer
+
+
+@contextmanager
+def _blame(table: Table) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        if getattr(error, "table", None) is None:
+            error.table = table  # type: ignore[attr-defined]
+        raise
+
 
 class Batch:
     """The rows a batch of events changes, written at flush with one executemany per table
-    and kind of change. `get` reads through the cache, so handlers may read what they wrote."""
+    and kind of change. `get` reads through the cache, so handlers may read what they wrote.
+
+    A row not yet in the cache is read from the database once per batch. When the runner has
+    said which keys a batch is likely to touch (`expect`: the ids of the aggregates whose
+    events it carries), the first miss on such a table reads all of them in a few
+    `IN (...)` queries instead of one query per row."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.dialect = conn.dialect
         self._rows: dict[Table, dict[tuple[Any, ...], Any]] = defaultdict(dict)
-        self._new: dict[Table, set[tuple[Any, ...]]] = defaultdict(set)
-        self._dirty: dict[Table, set[tuple[Any, ...]]] = defaultdict(set)
+        # Insertion-ordered (dicts, not sets): rows are written in the order events made them.
+        self._new: dict[Table, dict[tuple[Any, ...], None]] = defaultdict(dict)
+        self._dirty: dict[Table, dict[tuple[Any, ...], None]] = defaultdict(dict)
         self._appended: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        self._expected: dict[Table, set[Any]] = {}
+        self._writers: dict[Table, _TableWriter] = {}
+        # Rows as read from the database (the driver's row, in column order), so that a flush
+        # writes only the columns that changed since.
+        self._loaded: dict[Table, dict[tuple[Any, ...], Any]] = defaultdict(dict)
+
+    def _writer(self, table: Table) -> _TableWriter:
+        writer = self._writers[table] = _writer(table, self.dialect)
+        return writer
 
     @staticmethod
     def _key(table: Table, key: Any) -> tuple[Any, ...]:
         return key if isinstance(key, tuple) else (key,)
 
+    def expect(self, table: Table, keys: Iterable[Any]) -> None:
+        """Say that this batch will probably `get` rows of `table` with these (single-column)
+        keys, so that a miss fetches them all at once. Keys that are not there are then known
+        to be absent; keys not named here are read one by one as before."""
+        if _writer(table, self.dialect).select_many is not None:
+            self._expected.setdefault(table, set()).update(keys)
+
     def get(self, table: Table, key: Any) -> dict[str, Any] | None:
-        k = self._key(table, key)
+        k = key if isinstance(key, tuple) else (key,)
         rows = self._rows[table]
         row = rows.get(k, None)
         if row is None:
-            pk = list(table.primary_key.columns)
-            found = self.conn.execute(
-                select(table).where(and_(*(c == v for c, v in zip(pk, k, strict=True))))
-            ).first()
-            row = dict(found._mapping) if found is not None else _ABSENT
-            rows[k] = row
+            expected = self._expected.get(table)
+            if expected is not None and len(k) == 1 and k[0] in expected:
+                self._prefetch(table, rows, expected)
+                row = rows.get(k, _ABSENT)
+            else:
+                writer = _writer(table, self.dialect)
+                found = self.conn.execute(
+                    writer.select_one, {f"pk_{i}": v for i, v in enumerate(k)}
+                ).first()
+                if found is not None:
+                    row = dict(found._mapping)
+                    self._loaded[table][k] = found
+                else:
+                    row = _ABSENT
+                rows[k] = row
         return None if row is _ABSENT else row
 
+    def _prefetch(self, table: Table, rows: dict[tuple[Any, ...], Any], expected: set[Any]) -> None:
+        del self._expected[table]
+        wanted = [v for v in expected if (v,) not in rows]
+        statement = _writer(table, self.dialect).select_many
+        pk = table.primary_key.columns[0].name
+        loaded = self._loaded[table]
+        for i in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = wanted[i : i + PREFETCH_CHUNK]
+            for found in self.conn.execute(statement, {"keys": chunk}):
+                row = dict(found._mapping)
+                k = (row[pk],)
+                rows[k] = row
+                loaded[k] = found
+            for v in chunk:
+                rows.setdefault((v,), _ABSENT)
+
     def insert(self, table: Table, **values: Any) -> dict[str, Any]:
-        k = tuple(values[c.name] for c in table.primary_key.columns)
-        existing = self._rows[table].get(k)
+        writer = self._writers.get(table) or self._writer(table)
+        if not writer.name_set.issuperset(values):
+            unknown = values.keys() - writer.name_set
+            raise KeyError(f"{table.name} has no columns {sorted(unknown)}")
+        k = writer.key_of(values)
+        rows = self._rows[table]
+        existing = rows.get(k)
         if existing is not None and existing is not _ABSENT:
             raise ValueError(f"{table.name} already has a row {k}")
-        unknown = values.keys() - table.columns.keys()
-        if unknown:
-            raise KeyError(f"{table.name} has no columns {sorted(unknown)}")
-        row = {c.name: values.get(c.name) for c in table.columns}
-        self._rows[table][k] = row
-        self._new[table].add(k)
+        row = dict.fromkeys(writer.names)  # every column, in table order; None unless given
+        row.update(values)
+        rows[k] = row
+        self._new[table][k] = None
         return row
 
     def update(self, table: Table, key: Any, **values: Any) -> dict[str, Any] | None:
         """Change a row; a missing row is left missing (the events that would create it were
         not of interest to this read model)."""
-        row = self.get(table, key)
+        k = key if isinstance(key, tuple) else (key,)
+        row = self._rows[table].get(k)
         if row is None:
+            row = self.get(table, key)
+            if row is None:
+                return None
+        elif row is _ABSENT:
             return None
         row.update(values)
-        k = self._key(table, key)
         if k not in self._new[table]:
-            self._dirty[table].add(k)
+            self._dirty[table][k] = None
         return row
 
     def append(self, table: Table, **values: Any) -> None:
@@ -95,32 +257,76 @@ class Batch:
         self._appended[table].append(values)
 
     def flush(self) -> None:
+        """Write what the batch changed. An error names the table it came from (as
+        `error.table`), so that the runner can tell which read model could not take it."""
         for table, keys in self._new.items():
             if keys:
                 rows = self._rows[table]
-                self.conn.execute(table.insert(), [rows[k] for k in keys])
+                with _blame(table):
+                    self._insert_many(table, [rows[k] for k in keys])
         for table, keys in self._dirty.items():
             if keys:
-                self._update_many(table, [self._rows[table][k] for k in keys])
+                with _blame(table):
+                    self._update_many(table, keys)
         for table, appended in self._appended.items():
             if appended:
-                self.conn.execute(table.insert(), appended)
+                with _blame(table):
+                    self._insert_many(table, appended)
         self._new.clear()
         self._dirty.clear()
         self._appended.clear()
 
-    def _update_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        pk = [c.name for c in table.primary_key.columns]
-        others = [c.name for c in table.columns if c.name not in pk]
-        statement = (
-            table.update()
-            .where(and_(*(table.c[name] == bindparam(f"k_{name}") for name in pk)))
-            .values({name: bindparam(f"v_{name}") for name in others})
-        )
-        params = [
-            {**{f"k_{n}": row[n] for n in pk}, **{f"v_{n}": row[n] for n in others}} for row in rows
-        ]
-        self.conn.execute(statement, params)
+    def _insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        writer = _writer(table, self.dialect)
+        names = tuple(rows[0])
+        if (
+            writer.fast
+            and writer.name_set.issuperset(names)
+            and all(tuple(r) == names for r in rows)
+        ):
+            self.conn.exec_driver_sql(writer.insert_sql(names), writer.params(rows, names))
+        else:
+            self.conn.execute(table.insert(), rows)
+
+    def _update_many(self, table: Table, keys: Iterable[tuple[Any, ...]]) -> None:
+        writer = _writer(table, self.dialect)
+        rows = self._rows[table]
+        pk, others = writer.pk, writer.others
+        if not writer.fast:
+            statement = (
+                table.update()
+                .where(and_(*(table.c[name] == bindparam(f"k_{name}") for name in pk)))
+                .values({name: bindparam(f"v_{name}") for name in others})
+            )
+            params = [
+                {**{f"k_{n}": rows[k][n] for n in pk}, **{f"v_{n}": rows[k][n] for n in others}}
+                for k in keys
+            ]
+            self.conn.execute(statement, params)
+            return
+        # Write the columns that differ from the row as it was read (and any of a mutable
+        # type, which may have been changed in place): the same end state as writing every
+        # column, with less to convert and fewer index entries for the database to touch.
+        loaded = self._loaded[table]
+        names, always = writer.names, writer.mutable
+        changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for k in keys:
+            row = rows[k]
+            before = loaded.get(k)
+            if before is None:
+                changed = others
+            else:
+                changed = tuple(
+                    n
+                    for n, old in zip(names, before, strict=True)
+                    if (n in always or row[n] != old) and n not in writer.pk_set
+                )
+            if changed:
+                changes.setdefault(changed, []).append(row)
+        for changed, changed_rows in changes.items():
+            self.conn.exec_driver_sql(
+                writer.update_sql(changed), writer.params(changed_rows, changed + pk)
+            )
 
 
 class Projection:

@@ -1,0 +1,431 @@
+"""Single-event command throughput through the Application, beside the raw
+one-row-per-transaction INSERT rate of the same database, measured in the same run.
+
+The command is `complete_activity`: it loads one activity (one stored event), decides, and
+saves exactly one event. The activities are set up first, untimed. In each run the raw
+INSERT loop and the command loop take turns going first, so drift (page cache, checkpoints,
+other load) does not favour either; the ratio is taken per run and its median reported.
+
+Besides the headline (the application as configured in domain/settings.py), the script
+measures where the time goes:
+
+  recorder      the library's write path alone: `recorder.insert_events([one event])`
+  read          the library's read path alone: `recorder.select_events(id)`
+  get           `repository.get(id)`: read, decode, and rebuild the aggregate
+  save          `app.save(aggregate)` after `complete()` (encode and write), no command loop
+  recorder-1rt  (PostgreSQL) the recorder's lock + NOTIFY + INSERT ... RETURNING done in one
+                round trip by a server-side function, to show what the write could cost
+
+and the command under other settings (`--variants`):
+
+  default       as tekil runs today
+  cache         AGGREGATE_CACHE_MAXSIZE=10000, AGGREGATE_CACHE_FASTFORWARD=n (aggregates
+                stay in memory after a save; safe only with one writing process)
+  cache-ff      AGGREGATE_CACHE_MAXSIZE=10000 with fast-forward (each get still asks the
+                store for newer events; safe with many processes)
+  no-assert     the library's projector without its `isinstance(event, <Protocol>)`
+                assert (what `python -O` gives, or a projector_func passed to get())
+  no-preping    POSTGRES_PRE_PING=n (PostgreSQL only: no round trip to check each
+                connection taken from the pool)
+  best          cache + no-assert (+ no-preping on PostgreSQL)
+
+Run:  .venv/bin/python bench/command_throughput.py               (SQLite and PostgreSQL)
+      .venv/bin/python bench/command_throughput.py --backend sqlite --commands 5000 --runs 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.application import Repository
+from eventsourcing.persistence import StoredEvent
+from harness import DEFAULT_PG_URL, machine, median, pg_connect, print_machine, store
+
+from domain import context
+from domain.app import Business, open_business
+from domain.settings import Settings, postgres_params, sqlite_path
+
+CACHE = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {"env": {}},
+    "cache": {"env": CACHE},
+    "cache-ff": {"env": {"AGGREGATE_CACHE_MAXSIZE": "10000"}, "warm": True},
+    "no-assert": {"env": {}, "no_assert": True},
+    "no-preping": {"env": {"POSTGRES_PRE_PING": "n"}, "backends": ("postgresql",)},
+    "best": {"env": CACHE, "no_assert": True, "pg_env": {"POSTGRES_PRE_PING": "n"}},
+}
+ACTOR = "bench"
+
+
+# -- the raw baseline ----------------------------------------------------------------------
+
+
+class RawSQLite:
+    """One INSERT per transaction with the sqlite3 module, WAL mode, and the `synchronous`
+    setting the store's own connections use."""
+
+    def __init__(self, url: str, synchronous: int) -> None:
+        self.conn = sqlite3.connect(sqlite_path(url), isolation_level=None, timeout=30)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA synchronous={int(synchronous)}")
+        # The shape of eventsourcing's stored_events table on SQLite (application recorder).
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw_events (originator_id TEXT, "
+            "originator_version INTEGER, topic TEXT, state BLOB, "
+            "PRIMARY KEY (originator_id, originator_version))"
+        )
+
+    def run(self, n: int, topic: str, state: bytes) -> float:
+        rows = [(uuid.uuid4().hex, 1, topic, state) for _ in range(n)]
+        execute = self.conn.execute
+
+        def work() -> None:
+            for row in rows:
+                execute("BEGIN")
+                execute("INSERT INTO bench_raw_events VALUES (?,?,?,?)", row)
+                execute("COMMIT")
+
+        return rate(n, work, "raw")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class RawPostgres:
+    """One INSERT per transaction (autocommit) with psycopg 3."""
+
+    def __init__(self, url: str) -> None:
+        schema = postgres_params(url)["schema"]
+        self.conn = pg_connect(url, autocommit=True)
+        self.conn.execute(f'SET search_path TO "{schema}"')
+        # The shape of eventsourcing's stored_events table on PostgreSQL.
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw_events (originator_id uuid NOT NULL, "
+            "originator_version bigint NOT NULL, topic text, state bytea, "
+            "notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+        )
+        self.conn.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS bench_raw_events_nid "
+            "ON bench_raw_events (notification_id)"
+        )
+
+    def run(self, n: int, topic: str, state: bytes) -> float:
+        rows = [(uuid.uuid4(), 1, topic, state) for _ in range(n)]
+        execute = self.conn.execute
+        statement = (
+            "INSERT INTO bench_raw_events (originator_id, originator_version, topic, state) "
+            "VALUES (%s, %s, %s, %s)"
+        )
+
+        def work() -> None:
+            for row in rows:
+                execute(statement, row)
+
+        return rate(n, work, "raw")
+
+    def one_round_trip(self, business: Business, n: int, topic: str, state: bytes) -> float:
+        """What the library's write path could cost: the same table lock, NOTIFY and INSERT
+        ... RETURNING as eventsourcing's PostgreSQL recorder, in one server-side function
+        called in autocommit mode (one round trip) instead of a pipelined transaction of
+        several statements. Writes into the store's own events table."""
+        recorder: Any = business.recorder
+        schema, table = recorder.datastore.schema, recorder.events_table_name
+        self.conn.execute(
+            f'CREATE OR REPLACE FUNCTION "{schema}".bench_insert_event('
+            "o uuid, v bigint, t text, s bytea) RETURNS bigint LANGUAGE plpgsql AS $$ "
+            "DECLARE nid bigint; BEGIN "
+            "SET LOCAL lock_timeout = '30s'; "
+            f'LOCK TABLE "{schema}"."{table}" IN EXCLUSIVE MODE; '
+            f'NOTIFY "{recorder.channel_name}"; '
+            f'INSERT INTO "{schema}"."{table}" (originator_id, originator_version, topic, state) '
+            "VALUES (o, v, t, s) RETURNING notification_id INTO nid; "
+            "RETURN nid; END $$"
+        )
+        rows = [(uuid.uuid4(), 1, topic, state) for _ in range(n)]
+        execute = self.conn.execute
+        statement = f'SELECT "{schema}".bench_insert_event(%s, %s, %s, %s)'
+
+        def work() -> None:
+            for row in rows:
+                execute(statement, row).fetchone()
+
+        return rate(n, work, "recorder-1rt")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# -- the application -------------------------------------------------------------------------
+
+
+def _project_without_assert(aggregate: Any, events: Any) -> Any:
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+@contextmanager
+def no_protocol_assert(enabled: bool) -> Iterator[None]:
+    """Make `repository.get` use a projector without the library's Protocol isinstance
+    assert (the only effect `python -O` has on this path)."""
+    defaults = Repository.get.__kwdefaults__
+    assert defaults is not None
+    old = defaults["projector_func"]
+    if enabled:
+        defaults["projector_func"] = _project_without_assert
+    try:
+        yield
+    finally:
+        defaults["projector_func"] = old
+
+
+def acting() -> Any:
+    return context.acting(context.CommandContext(actor=ACTOR))
+
+
+def set_up(business: Business, n: int, warm: bool = False) -> list[uuid.UUID]:
+    """N open activities about one lead (untimed)."""
+    with acting():
+        lead = business.capture_lead(name="Bench Lead", company="Bench A.Ş.", source="web")
+        ids = []
+        for i in range(n):
+            with acting():
+                ids.append(
+                    business.log_activity(
+                        kind="call", subject=f"call {i}", regarding="lead", regarding_id=lead.id
+                    ).id
+                )
+    if warm:
+        for i in ids:
+            business.repository.get(i)
+    return ids
+
+
+CPU: dict[str, float] = {}  # CPU milliseconds per operation of the last measurement, by name
+
+
+def rate(n: int, work: Callable[[], None], name: str = "") -> float:
+    """Operations per second of wall-clock time; this process's CPU time per operation goes
+    into CPU[name] (the rest of the wall time is waiting: fsync, the server, the network)."""
+    cpu = time.process_time()
+    began = time.perf_counter()
+    work()
+    wall = time.perf_counter() - began
+    CPU[name] = (time.process_time() - cpu) * 1000 / n
+    return n / wall
+
+
+def commands(business: Business, ids: list[uuid.UUID], name: str) -> float:
+    def work() -> None:
+        for i in ids:
+            with acting():
+                business.complete_activity(i)
+
+    return rate(len(ids), work, name)
+
+
+def phases(business: Business, ids: list[uuid.UUID], topic: str, state: bytes) -> dict[str, float]:
+    """Per-operation rates of the pieces a command is made of."""
+    recorder = business.recorder
+    out: dict[str, float] = {}
+
+    def read() -> None:
+        for i in ids:
+            recorder.select_events(i)
+
+    def get() -> None:
+        for i in ids:
+            business.repository.get(i)
+
+    out["read"] = rate(len(ids), read, "read")
+    out["get"] = rate(len(ids), get, "get")
+    aggregates = [business.repository.get(i) for i in ids]
+
+    def save() -> None:
+        with acting():
+            for a in aggregates:
+                a.complete()
+                business.save(a)
+
+    out["save"] = rate(len(ids), save, "save")
+    events = [
+        StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic=topic, state=state)
+        for _ in ids
+    ]
+
+    def write() -> None:
+        for e in events:
+            recorder.insert_events([e])
+
+    out["recorder"] = rate(len(ids), write, "recorder")
+    return out
+
+
+def sample_event(business: Business) -> tuple[str, bytes]:
+    """Topic and state of the kind of event the command records (Activity.Completed)."""
+    with acting():
+        lead = business.capture_lead(name="Sample", source="web")
+        activity = business.log_activity(
+            kind="call", subject="sample", regarding="lead", regarding_id=lead.id
+        )
+        done = business.complete_activity(activity.id)
+    assert done.position is not None
+    (n,) = business.recorder.select_notifications(start=done.position, limit=1)
+    assert n.topic == "domain.crm.activities:Activity.Completed"
+    return n.topic, n.state
+
+
+def store_synchronous(business: Business) -> int:
+    with business.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+        c.execute("PRAGMA synchronous")
+        return int(c.fetchone()[0])
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    variants = [v for v in args.variants if backend in VARIANTS[v].get("backends", (backend,))]
+    with store(backend, pg_url=args.pg_url, directory=args.dir) as url:
+        settings = Settings(database_url=url)
+        businesses: dict[str, Business] = {}
+        for name in variants:
+            spec = VARIANTS[name]
+            env = dict(spec["env"])
+            if backend == "postgresql":
+                env.update(spec.get("pg_env", {}))
+            businesses[name] = open_business(settings, create_tables=not businesses, **env)
+        main = businesses[variants[0]]
+        topic, state = sample_event(main)
+        if backend == "sqlite":
+            synchronous = store_synchronous(main)
+            raw: RawSQLite | RawPostgres = RawSQLite(url, synchronous)
+        else:
+            synchronous = -1
+            raw = RawPostgres(url)
+        n = args.commands
+        results: dict[str, list[float]] = {"raw": []}
+        results.update({f"command:{v}": [] for v in variants})
+        if args.phases:
+            results.update({k: [] for k in ("read", "get", "save", "recorder")})
+            if backend == "postgresql":
+                results["recorder-1rt"] = []
+        ratios: dict[str, list[float]] = {v: [] for v in variants}
+        cpu: dict[str, list[float]] = {k: [] for k in results}
+        raw.run(min(n, 200), topic, state)  # warm-up: file growth, prepared statements
+        for run in range(args.runs):
+            rates: dict[str, float] = {}
+            order = ["raw", *variants] if run % 2 == 0 else [*variants, "raw"]
+            for item in order:
+                if item == "raw":
+                    rates["raw"] = raw.run(n, topic, state)
+                    continue
+                spec = VARIANTS[item]
+                business = businesses[item]
+                ids = set_up(business, n, warm=spec.get("warm", False))
+                with no_protocol_assert(spec.get("no_assert", False)):
+                    rates[item] = commands(business, ids, f"command:{item}")
+            results["raw"].append(rates["raw"])
+            for v in variants:
+                results[f"command:{v}"].append(rates[v])
+                ratios[v].append(rates[v] / rates["raw"])
+            if args.phases:
+                ids = set_up(main, n)
+                for k, value in phases(main, ids, topic, state).items():
+                    results[k].append(value)
+                if isinstance(raw, RawPostgres):
+                    results["recorder-1rt"].append(raw.one_round_trip(main, n, topic, state))
+            for k in results:
+                if k in CPU:
+                    cpu[k].append(CPU[k])
+            CPU.clear()
+            line = "  ".join(f"{k}={v:,.0f}/s" for k, v in rates.items())
+            print(f"  {backend} run {run + 1}/{args.runs}: {line}", flush=True)
+        raw.close()
+        for b in businesses.values():
+            b.close()
+    return {
+        "backend": backend,
+        "commands_per_run": n,
+        "runs": args.runs,
+        "event_state_bytes": len(state),
+        "sqlite_synchronous": synchronous,
+        "rates": results,
+        "median": {k: median(v) for k, v in results.items()},
+        "cpu_ms": {k: median(v) for k, v in cpu.items()},
+        "ratio": {v: median(r) for v, r in ratios.items()},
+        "ratios": ratios,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    med = result["median"]
+    raw = med["raw"]
+    print(
+        f"\n{result['backend']}: {result['commands_per_run']} commands x {result['runs']} runs, "
+        f"event state {result['event_state_bytes']} bytes"
+        + (f", synchronous={result['sqlite_synchronous']}" if result["backend"] == "sqlite" else "")
+    )
+    print(f"  {'measure':<22}{'median /s':>12}{'ms each':>10}{'cpu ms':>9}{'vs raw':>9}")
+    for key, value in med.items():
+        vs = result["ratio"].get(key.split(":", 1)[1]) if key.startswith("command:") else None
+        shown = f"{vs:.2f}" if vs is not None else f"{value / raw:.2f}"
+        cpu = result["cpu_ms"].get(key, float("nan"))
+        print(f"  {key:<22}{value:>12,.0f}{1000 / value:>10.3f}{cpu:>9.3f}{shown:>9}")
+    default = result["ratio"].get("default")
+    if default is not None:
+        verdict = "meets" if default >= 0.5 else "BELOW"
+        print(f"  command/raw ratio (median of runs): {default:.2f} -> {verdict} the 0.5 target")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=("sqlite", "postgresql"),
+        help="repeat for several (default: both)",
+    )
+    parser.add_argument("--commands", type=int, default=1000, help="commands per run")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--variants",
+        default="default,cache,cache-ff,no-assert,no-preping,best",
+        help="comma-separated, first is the headline (default: all)",
+    )
+    parser.add_argument(
+        "--no-phases",
+        dest="phases",
+        action="store_false",
+        help="skip the read/get/save/recorder breakdown",
+    )
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--dir", default=None, help="where the SQLite file goes (default: /tmp)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(args.variants) - VARIANTS.keys()
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
+    backends = args.backend or ["sqlite", "postgresql"]
+    print("machine:")
+    print_machine()
+    results = []
+    for backend in backends:
+        result = measure(backend, args)
+        report(result)
+        results.append(result)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Projection rebuild rate: how fast every read model is rebuilt from the whole event log.
+
+1. Generate realistic CRM history through the Business (bench/generator.py) while the
+   projection runner follows it live in the background, as `tekil serve` does (untimed).
+2. Time `ReadStore.reset` of every projection + `Runner(...).catch_up()` from position 0.
+3. Check that the rebuilt rows are exactly the rows live processing gave (a digest of every
+   read-model table, ordered by primary key), after every run.
+
+The rate counts every event of the log (the runner reads them all, including the ones no read
+model handles, such as e-mail index and idempotency records).
+
+Run:  .venv/bin/python bench/rebuild_rate.py                         (100k events, SQLite)
+      .venv/bin/python bench/rebuild_rate.py --backend postgresql
+      .venv/bin/python bench/rebuild_rate.py --events 20000 --runs 5 --batch-size 2000
+      .venv/bin/python bench/rebuild_rate.py --reuse     (keep the generated store in
+                                                          /tmp/tekil-bench-cache for next time)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from generator import generate
+from harness import DEFAULT_PG_URL, machine, median, pg_connect, print_machine, store
+from psycopg import sql
+from sqlalchemy import select
+
+from domain.app import Business, open_business
+from domain.settings import Settings
+from projections.engine import Projection
+from projections.registry import all_projections
+from projections.runner import Runner
+from projections.store import ReadStore
+
+TARGET = 20_000  # events per second on SQLite
+CACHE_DIR = Path(os.environ.get("TEKIL_BENCH_CACHE", "/tmp/tekil-bench-cache"))
+
+
+def digest(reads: ReadStore) -> dict[str, str]:
+    """Per read-model table: the row count and a hash of its rows in primary-key order, as
+    the database holds them (driver values, so that how a type presents a value in Python
+    does not matter, only what was written)."""
+    out = {}
+    with reads.reader.connect() as conn:
+        for projection in reads.projections.values():
+            for table in projection.metadata.sorted_tables:
+                h = hashlib.sha256()
+                rows = 0
+                query = select(table).order_by(*table.primary_key.columns)
+                sql = str(query.compile(dialect=conn.dialect))
+                for row in conn.exec_driver_sql(sql):
+                    h.update(repr(tuple(row)).encode())
+                    rows += 1
+                out[table.name] = f"{rows}:{h.hexdigest()[:16]}"
+    return out
+
+
+def open_stores(url: str, create: bool) -> tuple[Business, ReadStore]:
+    business = open_business(Settings(database_url=url), create_tables=create)
+    reads = ReadStore(url, all_projections())
+    if create:
+        reads.create_tables()
+    return business, reads
+
+
+def fill(url: str, events: int, seed: int) -> dict[str, Any]:
+    """Generate the history with the runner following live; returns what it left behind."""
+    business, reads = open_stores(url, create=True)
+    runner = Runner(business, reads, store_url=url)
+    runner.start()
+    began = time.monotonic()
+
+    def progress(head: int) -> None:
+        rate = head / (time.monotonic() - began)
+        print(f"\r  generating: {head:,}/{events:,} events ({rate:,.0f}/s)", end="", flush=True)
+
+    try:
+        head = generate(
+            business, events, seed=seed, after_command=lambda _: runner.wake(), progress=progress
+        )
+    finally:
+        runner.stop()
+    print()
+    # Whatever the live runner had not reached yet, it takes in now (still live processing:
+    # the same runner, its own batches).
+    runner.catch_up()
+    assert min(runner.positions().values()) == head, runner.positions()
+    live = digest(reads)
+    info = {
+        "events": head,
+        "seed": seed,
+        "seconds": time.monotonic() - began,
+        "live": live,
+        "topics": topics(business),
+    }
+    business.close()
+    reads.dispose()
+    return info
+
+
+def topics(business: Business) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    start = 1
+    while True:
+        page = business.recorder.select_notifications(start=start, limit=10_000)
+        for n in page:
+            counts[n.topic] = counts.get(n.topic, 0) + 1
+        if len(page) < 10_000:
+            return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        start = page[-1].id + 1
+
+
+@contextmanager
+def prepared(backend: str, args: argparse.Namespace) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A store holding the generated history, from the cache when --reuse finds one."""
+    name = f"crm-{args.events}-s{args.seed}"
+    if args.reuse and backend == "sqlite":
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        path, meta = CACHE_DIR / f"{name}.db", CACHE_DIR / f"{name}.json"
+        if not (path.exists() and meta.exists()):
+            for stale in CACHE_DIR.glob(f"{name}.db*"):
+                stale.unlink()
+            info = fill(f"sqlite:///{path}", args.events, args.seed)
+            meta.write_text(json.dumps(info, indent=1))
+        with _copy(path) as url:  # rebuild a copy: the cached file stays as generated
+            yield url, json.loads(meta.read_text())
+        return
+    if args.reuse and backend == "postgresql":
+        schema = f"bench_{name.replace('-', '_')}"
+        url = f"{args.pg_url.split('?', 1)[0]}?schema={schema}"
+        with pg_connect(args.pg_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT obj_description(oid) FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
+            if row is None or not row[0]:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                conn.execute(f'CREATE SCHEMA "{schema}"')
+                info = fill(url, args.events, args.seed)
+                conn.execute(
+                    sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                        sql.Identifier(schema), sql.Literal(json.dumps(info))
+                    )
+                )
+                row = (json.dumps(info),)
+        yield url, json.loads(row[0])
+        return
+    with store(backend, pg_url=args.pg_url, directory=args.dir) as url:
+        yield url, fill(url, args.events, args.seed)
+
+
+@contextmanager
+def _copy(path: Path) -> Iterator[str]:
+    with store("sqlite") as url:
+        target = Path(url.split(":///", 1)[1])
+        shutil.copyfile(path, target)
+        yield url
+
+
+def rebuild(
+    business: Business, reads: ReadStore, batch_size: int, projections: list[Projection]
+) -> tuple[float, int]:
+    began = time.perf_counter()
+    for projection in projections:
+        reads.reset(projection)
+    events = Runner(business, reads, projections, batch_size=batch_size).catch_up()
+    return time.perf_counter() - began, events
+
+
+def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    with prepared(backend, args) as (url, info):
+        business, reads = open_stores(url, create=False)
+        projections = list(reads.projections.values())
+        if args.only:
+            projections = [reads[n] for n in args.only.split(",")]
+        # The rows live processing left: as generated (a fresh store, or the pristine copy of
+        # a cached SQLite file); a kept PostgreSQL schema was rebuilt in place, so its live
+        # digest is the one recorded when it was generated.
+        live = info["live"] if backend == "postgresql" and args.reuse else digest(reads)
+        seconds: list[float] = []
+        mismatches: list[str] = []
+        for run in range(args.runs):
+            elapsed, events = rebuild(business, reads, args.batch_size, projections)
+            seconds.append(elapsed)
+            got = digest(reads)
+            bad = [
+                t
+                for t, d in got.items()
+                if live.get(t) != d
+                and any(t.startswith(f"rm_{p.name}_v{p.version}_") for p in projections)
+            ]
+            mismatches += bad
+            print(
+                f"  {backend} run {run + 1}/{args.runs}: {events:,} events in {elapsed:.2f} s "
+                f"= {events / elapsed:,.0f} events/s; rows "
+                f"{'identical to live' if not bad else 'DIFFER in ' + ', '.join(bad)}",
+                flush=True,
+            )
+        business.close()
+        reads.dispose()
+    head = info["events"]
+    handled = {t for p in projections for t in p.topics}
+    return {
+        "backend": backend,
+        "events": head,
+        "handled_events": sum(c for t, c in info["topics"].items() if t in handled),
+        "topics": info["topics"],
+        "batch_size": args.batch_size,
+        "seconds": seconds,
+        "median_seconds": median(seconds),
+        "rate": head / median(seconds),
+        "rows": live,
+        "identical_to_live": not mismatches,
+    }
+
+
+def report(r: dict[str, Any]) -> None:
+    print(
+        f"\n{r['backend']}: {r['events']:,} events in the log ({r['handled_events']:,} handled "
+        f"by a read model), batch size {r['batch_size']}"
+    )
+    print("  rows: " + ", ".join(f"{t}={v.split(':')[0]}" for t, v in r["rows"].items()))
+    print(
+        f"  rebuild (reset + catch_up), median of {len(r['seconds'])}: "
+        f"{r['median_seconds']:.2f} s = {r['rate']:,.0f} events/s"
+        + (
+            f" ({r['rate'] / TARGET:.2f} x the {TARGET:,}/s target)"
+            if r["backend"] == "sqlite"
+            else ""
+        )
+    )
+    print(f"  rebuilt rows identical to live processing: {r['identical_to_live']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=("sqlite", "postgresql"),
+        help="repeat for several (default: sqlite)",
+    )
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=5000,
+        help="events per transaction (default: as `tekil projections rebuild`)",
+    )
+    parser.add_argument("--only", help="comma-separated read models to rebuild (default: all)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep/reuse the generated store (SQLite file in "
+        f"{CACHE_DIR}, PostgreSQL schema bench_crm_<events>_s<seed>)",
+    )
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--dir", default=None, help="where SQLite files go (default: /tmp)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    print("machine:")
+    print_machine()
+    results = []
+    for backend in args.backend or ["sqlite"]:
+        result = measure(backend, args)
+        report(result)
+        results.append(result)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
