@@ -22,6 +22,7 @@ from domain.errors import InvalidInput
 from projections.engine import Projection
 from projections.eventlog import position_of
 from projections.store import ReadStore
+from replay import asof
 
 
 def get_services(request: Request) -> Services:
@@ -159,9 +160,19 @@ async def commander(
 CommandDep = Annotated[Commander, Depends(commander)]
 
 
-def read_model(*names: str) -> Any:
+AS_OF = (
+    "a position (1234) or an instant (2026-11-01T17:30:00+03:00): the report as it stood "
+    "then, replayed from the store. A day (2026-11-01): for reports of business dates (trial "
+    "balance, income statement, balance sheet, aging) the books on that day as known now; "
+    "for the others, as they stood at the end of that day"
+)
+
+
+def read_model(*names: str, dated: bool = False) -> Any:
     """A dependency giving a read connection once the named read models have processed the
-    caller's `min_position` (read-your-writes); 503 with Retry-After if they don't in time."""
+    caller's `min_position` (read-your-writes); 503 with Retry-After if they don't in time.
+    With `as_of`, the read models are replayed up to that moment instead, in memory; for a
+    `dated` report, a plain day is a business date read from the live models."""
 
     def wait(
         services: ServicesDep,
@@ -169,7 +180,18 @@ def read_model(*names: str) -> Any:
             int | None,
             Query(ge=0, description="wait until the read model has processed this position"),
         ] = None,
+        as_of: Annotated[str | None, Query(max_length=40, description=AS_OF)] = None,
     ) -> Any:
+        business_day = asof.business_day(as_of) if as_of and dated and asof.is_day(as_of) else None
+        if as_of and business_day is None:
+            moment = asof.resolve(services.business, as_of)
+            past = asof.replay(services.business, names, moment.position)
+            try:
+                with past.reader.connect() as conn:
+                    yield Reader(conn, past, moment)
+            finally:
+                past.dispose()
+            return
         if min_position and not services.reads.wait_for(min_position, names):
             raise HTTPException(
                 503,
@@ -178,7 +200,7 @@ def read_model(*names: str) -> Any:
                 headers={"Retry-After": "1"},
             )
         with services.reads.reader.connect() as conn:
-            yield Reader(conn, services.reads)
+            yield Reader(conn, services.reads, business_day)
 
     return Depends(wait)
 
@@ -189,6 +211,8 @@ class Reader:
 
     conn: Connection
     reads: ReadStore
+    # With as_of: the moment replayed to, or (position None) the business day asked for.
+    moment: asof.Moment | None = None
 
     def __getitem__(self, projection: str) -> Projection:
         return self.reads[projection]

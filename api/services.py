@@ -25,7 +25,9 @@ class Services:
     chain: ChainStore
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, initialise: bool = False) -> Services:
+    def open(
+        cls, settings: Settings | None = None, *, initialise: bool = False, defaults: bool = True
+    ) -> Services:
         settings = settings or Settings.from_env()
         business = open_business(settings, create_tables=initialise)
         reads = ReadStore(settings.reads_url, all_projections())
@@ -43,17 +45,18 @@ class Services:
             chain=ChainStore(keys_engine),
         )
         if initialise:
-            services.initialise()
+            services.initialise(defaults=defaults)
         return services
 
-    def initialise(self) -> None:
+    def initialise(self, *, defaults: bool = True) -> None:
         """Create the read-model and key tables (the store's own were created on opening),
         and record what exists from the start (the MAIN warehouse)."""
         self.reads.create_tables()
         self.keys.create_table()
         self.chain.create_table()
-        with context.acting(context.CommandContext(actor="system:init")):
-            self.business.ensure_defaults()
+        if defaults:
+            with context.acting(context.CommandContext(actor="system:init")):
+                self.business.ensure_defaults()
 
     def close(self) -> None:
         self.runner.stop()

@@ -12,40 +12,9 @@ from typing import Any
 import click
 
 from api.keys import ROLES, InvalidKeyRequest
-from api.services import Services
-from domain.settings import DEFAULT_DATABASE_URL, Settings
-
-db_option = click.option(
-    "--db",
-    "database_url",
-    envvar="TEKIL_DATABASE_URL",
-    default=DEFAULT_DATABASE_URL,
-    show_default=True,
-    help="sqlite:///path/file.db or postgresql://user@host:port/db (env TEKIL_DATABASE_URL)",
-)
-
-
-def _open(database_url: str, *, initialise: bool = False) -> Services:
-    settings = Settings.from_env(database_url=database_url)
-    try:
-        services = Services.open(settings, initialise=initialise)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    if not initialise:
-        _check_initialised(services)
-    return services
-
-
-def _check_initialised(services: Services) -> None:
-    try:
-        services.business.recorder.max_notification_id()
-        services.reads.positions()
-    except Exception as error:
-        services.close()
-        raise click.ClickException(
-            f"the database is not initialised ({type(error).__name__}); run: tekil db init --db "
-            f"{services.settings.database_url}"
-        ) from None
+from domain.settings import Settings
+from replay.audit_cli import audit
+from replay.common import catch_up, db_option, open_services
 
 
 @click.group()
@@ -53,6 +22,7 @@ def _check_initialised(services: Services) -> None:
 def main() -> None:
     """tekil: one event-sourced store for the whole business, CRM and ERP."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 # -- db -------------------------------------------------------------------------------------
@@ -67,7 +37,7 @@ def db() -> None:
 @db_option
 def db_init(database_url: str) -> None:
     """Create the store, read-model and key tables (once; safe to repeat)."""
-    services = _open(database_url, initialise=True)
+    services = open_services(database_url, initialise=True)
     services.close()
     click.echo(f"initialised {database_url}")
 
@@ -102,7 +72,7 @@ def serve(
     from api.app import create_app
 
     settings = Settings.from_env(database_url=database_url)
-    services = _open(database_url, initialise=settings.backend == "sqlite")
+    services = open_services(database_url, initialise=settings.backend == "sqlite")
     if demo:
         from replay.demo import load_demo
 
@@ -143,7 +113,7 @@ def keys() -> None:
 @db_option
 def keys_create(name: str, roles: tuple[str, ...], database_url: str) -> None:
     """Create a key; it is printed once, alone on the last line."""
-    services = _open(database_url)
+    services = open_services(database_url)
     try:
         key = services.keys.create(name, list(roles))
     except InvalidKeyRequest as error:
@@ -159,7 +129,7 @@ def keys_create(name: str, roles: tuple[str, ...], database_url: str) -> None:
 @db_option
 def keys_revoke(name: str, database_url: str) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    services = _open(database_url)
+    services = open_services(database_url)
     try:
         done = services.keys.revoke(name)
     finally:
@@ -173,12 +143,10 @@ def keys_revoke(name: str, database_url: str) -> None:
 @db_option
 def keys_list(database_url: str) -> None:
     """List keys (names, roles, when created and revoked; never the keys)."""
-    services = _open(database_url)
+    services = open_services(database_url)
     try:
         for key in services.keys.list():
-            state = (
-                f"revoked {key['revoked_at']:%Y-%m-%d %H:%M}" if key["revoked_at"] else "active"
-            )
+            state = f"revoked {key['revoked_at']:%Y-%m-%d %H:%M}" if key["revoked_at"] else "active"
             click.echo(f"{key['name']:<24} {key['roles']:<30} {state}")
     finally:
         services.close()
@@ -196,7 +164,7 @@ def projections() -> None:
 @db_option
 def projections_status(database_url: str) -> None:
     """Each read model's position and lag behind the store."""
-    services = _open(database_url)
+    services = open_services(database_url)
     try:
         head = services.business.recorder.max_notification_id() or 0
         click.echo(f"{'projection':<20} {'version':>7} {'position':>10} {'lag':>8}   (head {head})")
@@ -231,7 +199,7 @@ def projections_rebuild(name: str | None, rebuild_all: bool, database_url: str) 
     """Drop a read model and rebuild it from position 0 in batches."""
     from projections.runner import Runner
 
-    services = _open(database_url)
+    services = open_services(database_url)
     try:
         known = list(services.reads.projections)
         if rebuild_all == bool(name):
@@ -255,7 +223,7 @@ def projections_rebuild(name: str | None, rebuild_all: bool, database_url: str) 
 def projections_run(database_url: str) -> None:
     """Feed the read models as a process of its own (for PostgreSQL deployments, with
     `tekil serve --no-projections`). Stops on SIGINT or SIGTERM."""
-    services = _open(database_url)
+    services = open_services(database_url)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -266,62 +234,6 @@ def projections_run(database_url: str) -> None:
     finally:
         services.close()
     click.echo("projection runner stopped")
-
-
-# -- audit ----------------------------------------------------------------------------------
-
-
-def _catch_up(services: Services) -> None:
-    """Bring the read models to the head of the store: in this process, or, when a runner
-    elsewhere is writing the same batch at the same moment and wins, by waiting for it."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    head = services.business.recorder.max_notification_id() or 0
-    try:
-        services.runner.catch_up(stop=head)
-    except SQLAlchemyError:
-        if not services.reads.wait_for(head, list(services.reads.projections), timeout=30):
-            raise
-
-
-@main.group()
-def audit() -> None:
-    """Audit: prove that the reports agree with the ledger."""
-
-
-@audit.command("reconcile")
-@db_option
-@click.option(
-    "--catch-up/--no-catch-up",
-    default=True,
-    show_default=True,
-    help="first bring the read models up to the head of the store",
-)
-@click.pass_context
-def audit_reconcile(ctx: click.Context, database_url: str, catch_up: bool) -> None:
-    """Check sales, stock, receivables, cash and profitability in their read models against
-    the ledger, and that the ledger balances. Exit code 0 when all agree, 1 otherwise."""
-    from projections.reconciliation import READ_MODELS, positions, reconcile
-
-    services = _open(database_url)
-    try:
-        if catch_up:
-            _catch_up(services)
-        models = {n: services.reads[n] for n in READ_MODELS if n in services.reads.projections}
-        with services.reads.reader.connect() as conn:
-            report = reconcile(conn, models, services.business.chart, positions(conn, models))
-    finally:
-        services.close()
-    for check in report["checks"]:
-        mark = "ok  " if check["ok"] else "FAIL"
-        click.echo(
-            f"{mark} {check['name']:<22} {check['read_model']}: {check['read_model_amount']}  "
-            f"{check['ledger']}: {check['ledger_amount']}  difference: {check['difference']}"
-        )
-    where = ", ".join(f"{n} {p}" for n, p in report["positions"].items())
-    click.echo(f"read models at: {where}")
-    click.echo("all checks agree" if report["ok"] else "reconciliation FAILED")
-    ctx.exit(0 if report["ok"] else 1)
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -345,9 +257,9 @@ def jobs_run(name: str, day: Any, database_url: str) -> None:
     """Run one job now. Safe to repeat: a job records each change once per day it covers."""
     from api.jobs import run_job
 
-    services = _open(database_url)
+    services = open_services(database_url)
     try:
-        _catch_up(services)
+        catch_up(services)
         run = run_job(services, name, day.date() if day is not None else None)
     finally:
         services.close()
@@ -355,6 +267,8 @@ def jobs_run(name: str, day: Any, database_url: str) -> None:
     for document, error in run.failed.items():
         click.echo(f"failed {document}: {error}", err=True)
 
+
+main.add_command(audit)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -52,8 +52,12 @@ class ImportRefused(Exception):
 
 def import_lines(business: Business, lines: Iterable[str], batch_size: int = 1000) -> int:
     """Append exported events to an empty store, in their order; returns how many."""
-    if business.recorder.max_notification_id():
-        raise ImportRefused("the target store is not empty: import only into a new store")
+    held = business.recorder.max_notification_id()
+    if held:
+        raise ImportRefused(
+            f"the target store already holds events (up to position {held}): import only into "
+            "a new database, without `tekil db init` first (import creates the tables)"
+        )
     batch: list[StoredEvent] = []
     count = 0
     for number, line in enumerate(lines, start=1):

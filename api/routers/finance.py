@@ -21,7 +21,6 @@ from projections.registry import all_projections
 router = APIRouter(tags=["finance"])
 
 READERS = ("finance", "manager", "auditor")
-As_of = Annotated[date | None, Query(description="at the end of this day")]
 From = Annotated[date | None, Query(alias="from", description="first day of the period")]
 To = Annotated[date | None, Query(alias="to", description="last day of the period")]
 
@@ -37,15 +36,15 @@ def invalid(field: str, message: str) -> RequestValidationError:
 
 
 def resolve_period(
-    as_of: date | None, date_from: date | None, date_to: date | None
+    r: Reader, date_from: date | None, date_to: date | None
 ) -> tuple[date | None, date | None]:
-    """`as_of` alone (everything up to that day), or `from` and/or `to`."""
-    if as_of is not None:
-        if date_from is not None or date_to is not None:
-            raise invalid("as_of", "give as_of, or from and to, not both")
-        return None, as_of
+    """`from` and/or `to`. `as_of` a day (a business date) ends the period on that day; as of a
+    position or an instant, the books are replayed as they stood then, every date included,
+    exactly as the report read at that moment."""
+    if r.moment is not None and r.moment.position is None:
+        date_to = r.moment.day if date_to is None else min(date_to, r.moment.day)
     if date_from is not None and date_to is not None and date_from > date_to:
-        raise invalid("from", "must not be after to")
+        raise invalid("from", "must not be after to (or the as_of day)")
     return date_from, date_to
 
 
@@ -65,14 +64,13 @@ def customer_name(r: Reader, customer_id: UUID) -> str:
 @router.get("/api/reports/trial-balance", dependencies=[require(*READERS)])
 def trial_balance(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger")],
-    as_of: As_of = None,
+    r: Annotated[Reader, read_model("ledger", dated=True)],
     date_from: From = None,
     date_to: To = None,
 ) -> dict[str, Any]:
     """The trial balance (mizan): per account the balance before the period, its debits and
     credits, and the closing debit or credit balance; `balanced` when the totals agree."""
-    start, end = resolve_period(as_of, date_from, date_to)
+    start, end = resolve_period(r, date_from, date_to)
     return financial.trial_balance(
         r.conn, r["ledger"]["lines"], services.business.chart, start, end
     )
@@ -81,14 +79,13 @@ def trial_balance(
 @router.get("/api/reports/income-statement", dependencies=[require(*READERS)])
 def income_statement(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger")],
-    as_of: As_of = None,
+    r: Annotated[Reader, read_model("ledger", dated=True)],
     date_from: From = None,
     date_to: To = None,
 ) -> dict[str, Any]:
     """Income and expenses of the period (from the beginning with `as_of`), and the net
     profit."""
-    start, end = resolve_period(as_of, date_from, date_to)
+    start, end = resolve_period(r, date_from, date_to)
     return financial.income_statement(
         r.conn, r["ledger"]["lines"], services.business.chart, start, end
     )
@@ -97,14 +94,13 @@ def income_statement(
 @router.get("/api/reports/balance-sheet", dependencies=[require(*READERS)])
 def balance_sheet(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger")],
-    as_of: As_of = None,
+    r: Annotated[Reader, read_model("ledger", dated=True)],
     date_from: From = None,
     date_to: To = None,
 ) -> dict[str, Any]:
     """Assets, liabilities and equity at `as_of` (or `to`), with the result of the period
     (from `from`, else from the beginning) in equity, so that it balances."""
-    start, end = resolve_period(as_of, date_from, date_to)
+    start, end = resolve_period(r, date_from, date_to)
     return financial.balance_sheet(
         r.conn, r["ledger"]["lines"], services.business.chart, start, end
     )
@@ -150,7 +146,7 @@ def cash_flow(
     """Cash in and out of the cash and bank accounts per period, with balances, and the
     inflows expected from open invoices by due date. Default: 30 days either side of
     today."""
-    today = services.business.today()
+    today = r.moment.day if r.moment is not None else services.business.today()
     start = date_from or (today - timedelta(days=30))
     end = date_to or max(start, today + timedelta(days=30))
     if start > end:
@@ -181,16 +177,16 @@ def profitability(
 @router.get("/api/reports/receivables-aging", dependencies=[require(*READERS)])
 def receivables_aging(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("invoices", "payments", "customers")],
-    as_of: As_of = None,
+    r: Annotated[Reader, read_model("invoices", "payments", "customers", dated=True)],
 ) -> dict[str, Any]:
-    """Per customer, what was open at the end of `as_of` (default today) by days past due
+    """Per customer, what was open at the end of today (or of the `as_of` moment's day, as the
+    books stood then) by days past due
     (not due, 1-30, 31-60, 61-90, over 90), and the unallocated credit."""
     return receivables.receivables_aging(
         r.conn,
         r["invoices"],  # type: ignore[arg-type]
         r["payments"],  # type: ignore[arg-type]
-        as_of or services.business.today(),
+        r.moment.day if r.moment is not None else services.business.today(),
         customer_names(r),
     )
 

@@ -35,13 +35,13 @@ def events_table(services: Services) -> tuple[str, str]:
     return table, "rowid" if services.settings.backend == "sqlite" else "notification_id"
 
 
-def forge(services: Services, position: int) -> None:
+def forge(services: Services, position: int, old: str = "Lead", new_text: str = "Leed") -> None:
     """Change one stored event's content, as someone with write access to the database could."""
     table, pos = events_table(services)
     if services.settings.backend == "sqlite":
-        new = "CAST(replace(CAST(state AS TEXT), 'Lead', 'Leed') AS BLOB)"
+        new = f"CAST(replace(CAST(state AS TEXT), '{old}', '{new_text}') AS BLOB)"
     else:
-        new = "convert_to(replace(convert_from(state, 'UTF8'), 'Lead', 'Leed'), 'UTF8')"
+        new = f"convert_to(replace(convert_from(state, 'UTF8'), '{old}', '{new_text}'), 'UTF8')"
     run_sql(services, f"UPDATE {table} SET state = {new} WHERE {pos} = {position}")
 
 

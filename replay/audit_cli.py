@@ -1,0 +1,292 @@
+"""`tekil audit`: reconcile, history and trail, any report as of a past moment, seal and
+verify the store, export and import it."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from api.services import Services
+from replay.chain import CHECKPOINT_EVERY, Seal, seal, verify_chain
+from replay.common import catch_up, db_option, open_services
+from replay.transfer import ImportRefused, import_lines, write_export
+
+
+@click.group()
+def audit() -> None:
+    """Audit and replay: where every figure came from, any report as it stood at a past
+    moment, and proof that the store and the reports are intact and agree."""
+
+
+@audit.command("reconcile")
+@db_option
+@click.option(
+    "--catch-up/--no-catch-up",
+    "bring_up",
+    default=True,
+    show_default=True,
+    help="first bring the read models up to the head of the store",
+)
+@click.pass_context
+def audit_reconcile(ctx: click.Context, database_url: str, bring_up: bool) -> None:
+    """Check sales, stock, receivables, cash and profitability in their read models against
+    the ledger, and that the ledger balances. Exit code 0 when all agree, 1 otherwise."""
+    from projections.reconciliation import READ_MODELS, positions, reconcile
+
+    services = open_services(database_url)
+    try:
+        if bring_up:
+            catch_up(services)
+        models = {n: services.reads[n] for n in READ_MODELS if n in services.reads.projections}
+        with services.reads.reader.connect() as conn:
+            report = reconcile(conn, models, services.business.chart, positions(conn, models))
+    finally:
+        services.close()
+    for check in report["checks"]:
+        mark = "ok  " if check["ok"] else "FAIL"
+        click.echo(
+            f"{mark} {check['name']:<22} {check['read_model']}: {check['read_model_amount']}  "
+            f"{check['ledger']}: {check['ledger_amount']}  difference: {check['difference']}"
+        )
+    where = ", ".join(f"{n} {p}" for n, p in report["positions"].items())
+    click.echo(f"read models at: {where}")
+    click.echo("all checks agree" if report["ok"] else "reconciliation FAILED")
+    ctx.exit(0 if report["ok"] else 1)
+
+
+# -- any report as of a past moment ---------------------------------------------------------
+
+REPORTS = {
+    "pipeline": "/api/reports/pipeline",
+    "lead-funnel": "/api/reports/lead-funnel",
+    "stock": "/api/reports/stock",
+    "cash-flow": "/api/reports/cash-flow",
+    "profitability": "/api/reports/profitability",
+    "trial-balance": "/api/reports/trial-balance",
+    "income-statement": "/api/reports/income-statement",
+    "balance-sheet": "/api/reports/balance-sheet",
+    "receivables-aging": "/api/reports/receivables-aging",
+    "general-ledger": "/api/reports/general-ledger",
+    "reconciliation": "/api/reports/reconciliation",
+    "customer-statement": "/api/customers/{customer}/statement",
+}
+
+
+@audit.command("as-of")
+@click.argument("moment")
+@click.argument("report", type=click.Choice(sorted(REPORTS)))
+@click.option("--customer", help="the customer, for customer-statement")
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="a report option, as the API takes it: -o by=product, -o account=120, -o from=2026-01-01",
+)
+@db_option
+def audit_as_of(
+    moment: str, report: str, customer: str | None, options: tuple[str, ...], database_url: str
+) -> None:
+    """REPORT as it stood at MOMENT (a position, a day or an instant), replayed from the store
+    into a temporary read model: the very query the API answers with, on the past."""
+    path = REPORTS[report]
+    if "{customer}" in path:
+        if not customer:
+            raise click.UsageError("customer-statement needs --customer ID")
+        path = path.format(customer=customer)
+    params: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise click.UsageError(f"options are KEY=VALUE, not {option!r}")
+        params[key] = value
+    params["as_of"] = moment
+    services = open_services(database_url)
+    try:
+        status, body = ask(services, path, params)
+    finally:
+        services.close()
+    click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    if status != 200:
+        raise click.exceptions.Exit(1)
+
+
+def ask(services: Services, path: str, params: dict[str, str]) -> tuple[int, Any]:
+    """GET one of the API's own routes in this process, as an auditor, without a server."""
+    import httpx
+
+    from api.app import create_app
+    from api.deps import authenticate
+    from api.keys import Caller
+
+    app = create_app(services, run_projections=False)
+    app.dependency_overrides[authenticate] = lambda: Caller(
+        f"cli:{getpass.getuser()}", frozenset({"auditor"})
+    )
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tekil") as client:
+            return await client.get(path, params=params)
+
+    response = asyncio.run(get())
+    return response.status_code, response.json()
+
+
+# -- seal and verify ------------------------------------------------------------------------
+
+
+@audit.command("seal")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--every", default=CHECKPOINT_EVERY, show_default=True, help="events per checkpoint")
+@db_option
+def audit_seal(out: Path, every: int, database_url: str) -> None:
+    """Extend the hash chain to the head of the log and write its checkpoints to OUT: keep
+    that file away from the database, and verify against it later."""
+    services = open_services(database_url)
+    try:
+        sealed = seal(services.business, services.chain, every=every)
+    finally:
+        services.close()
+    sealed.write(out)
+    click.echo(
+        f"sealed {sealed.count} events up to position {sealed.head_position}: "
+        f"head link {sealed.head_link[:16]}…, {len(sealed.checkpoints)} checkpoints in {out}"
+    )
+
+
+@audit.command("verify")
+@click.option(
+    "--against",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a seal file written by `tekil audit seal`",
+)
+@click.option(
+    "--read-models/--no-read-models",
+    default=True,
+    show_default=True,
+    help="compare every read model with a fresh rebuild",
+)
+@click.option(
+    "--reconcile/--no-reconcile",
+    default=True,
+    show_default=True,
+    help="check that the read models agree with the ledger",
+)
+@db_option
+@click.pass_context
+def audit_verify(
+    ctx: click.Context,
+    against: Path | None,
+    read_models: bool,
+    reconcile: bool,
+    database_url: str,
+) -> None:
+    """Prove the store intact (hash chain, and the seal file if given), every read model
+    equal to a fresh rebuild, and the reconciliation. Exit code 1 when anything fails."""
+    from projections.reconciliation import READ_MODELS, positions
+    from projections.reconciliation import reconcile as run_reconciliation
+    from replay.verify import compare_read_models
+
+    services = open_services(database_url)
+    failed = False
+    began = time.monotonic()
+    try:
+        sealed = Seal.load(against) if against else None
+        findings, covered = verify_chain(services.business, services.chain, sealed)
+        head = services.business.recorder.max_notification_id() or 0
+        for finding in findings:
+            click.echo(f"FAIL store: {finding}")
+        failed |= bool(findings)
+        if not findings:
+            if covered:
+                click.echo(
+                    f"ok   store: {covered} sealed events intact"
+                    + (f", and the seal file {against} agrees" if against else "")
+                )
+            else:
+                click.echo("ok   store: nothing sealed yet (run `tekil audit seal --out FILE`)")
+        if head and covered < head and not findings:
+            click.echo(f"     store: events after the last seal are not covered yet (head {head})")
+        if read_models:
+            differences, at = compare_read_models(services.business, services.reads)
+            for difference in differences:
+                click.echo(f"FAIL read model {difference}")
+            failed |= bool(differences)
+            if not differences:
+                click.echo(
+                    f"ok   read models: {len(at)} equal a fresh rebuild "
+                    f"(at positions {min(at.values(), default=0)}-"
+                    f"{max(at.values(), default=0)})"
+                )
+        if reconcile:
+            catch_up(services)
+            models = {n: services.reads[n] for n in READ_MODELS if n in services.reads.projections}
+            with services.reads.reader.connect() as conn:
+                report = run_reconciliation(
+                    conn, models, services.business.chart, positions(conn, models)
+                )
+            for check in report["checks"]:
+                if not check["ok"]:
+                    click.echo(
+                        f"FAIL reconciliation {check['name']}: {check['read_model']} "
+                        f"{check['read_model_amount']} vs {check['ledger']} "
+                        f"{check['ledger_amount']}"
+                    )
+            failed |= not report["ok"]
+            if report["ok"]:
+                click.echo(f"ok   reconciliation: {len(report['checks'])} checks agree")
+    finally:
+        services.close()
+    click.echo(
+        f"{'verification FAILED' if failed else 'verified'} in {time.monotonic() - began:.1f} s"
+    )
+    ctx.exit(1 if failed else 0)
+
+
+# -- export and import ----------------------------------------------------------------------
+
+
+@audit.command("export")
+@click.option("--from", "since", type=click.DateTime(), help="recorded at or after this")
+@click.option("--to", "until", type=click.DateTime(), help="recorded at or before this")
+@db_option
+def audit_export(since: datetime | None, until: datetime | None, database_url: str) -> None:
+    """Write the events as JSON lines to standard output (times in UTC)."""
+    services = open_services(database_url)
+    try:
+        count = write_export(
+            services.business,
+            sys.stdout,
+            since=since.replace(tzinfo=UTC) if since else None,
+            until=until.replace(tzinfo=UTC) if until else None,
+        )
+    finally:
+        services.close()
+    click.echo(f"exported {count} events", err=True)
+
+
+@audit.command("import")
+@click.argument("source", type=click.File("r", encoding="utf8"))
+@db_option
+def audit_import(source: Any, database_url: str) -> None:
+    """Load exported events into a new database (no `db init` first: this creates the tables),
+    then bring every read model up to date."""
+    services = open_services(database_url, initialise=True, defaults=False)
+    try:
+        count = import_lines(services.business, source)
+        catch_up(services)
+    except ImportRefused as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        services.close()
+    click.echo(f"imported {count} events")

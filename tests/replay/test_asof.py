@@ -1,0 +1,101 @@
+"""Any report as it stood at a past moment: the live reports are recorded step by step along
+a scenario, and each replay as of that step's position gives exactly what the live report
+said then — over HTTP and on the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from click.testing import CliRunner
+
+from replay.cli import main
+from tests.api.test_order_to_cash import Books
+from tests.conftest import Api
+
+REPORTS: dict[str, tuple[str, dict[str, str]]] = {
+    "pipeline": ("/api/reports/pipeline", {}),
+    "lead-funnel": ("/api/reports/lead-funnel", {}),
+    "stock": ("/api/reports/stock", {}),
+    "cash-flow": (
+        "/api/reports/cash-flow",
+        {"from": "2026-01-01", "to": "2027-12-31", "interval": "month"},
+    ),
+    "profitability": ("/api/reports/profitability", {"by": "product"}),
+    "trial-balance": ("/api/reports/trial-balance", {}),
+    "income-statement": ("/api/reports/income-statement", {}),
+    "balance-sheet": ("/api/reports/balance-sheet", {}),
+    "receivables-aging": ("/api/reports/receivables-aging", {}),
+    "general-ledger": ("/api/reports/general-ledger", {"account": "120"}),
+}
+
+
+def reports(api: Api, customer: str, **moment: Any) -> dict[str, Any]:
+    """Every report, live (read-your-writes) or as of a moment."""
+    out = {
+        name: api.ok("get", path, params={**params, **moment})
+        for name, (path, params) in REPORTS.items()
+    }
+    out["statement"] = api.ok("get", f"/api/customers/{customer}/statement", params=moment)
+    return out
+
+
+def live(api: Api, customer: str) -> dict[str, Any]:
+    return reports(api, customer)
+
+
+def as_of(api: Api, moment: Any, customer: str) -> dict[str, Any]:
+    return reports(api, customer, as_of=moment)
+
+
+def test_every_report_replayed_as_of_a_past_position_says_what_it_said_then(api: Api) -> None:
+    books = Books(api)
+    lead = api.ok("post", "/api/leads", {"name": "Ali", "company": "Veli Döküm", "source": "web"})
+    converted = api.ok(
+        "post",
+        f"/api/leads/{lead['id']}/convert",
+        {"opportunity": {"title": "Moulds", "amount": "90000.00"}},
+    )
+    customer = converted["customer_id"]
+    history: list[tuple[int, dict[str, Any]]] = [(api.last_position, live(api, customer))]
+
+    steps = [
+        lambda: books.product(price=100),
+        lambda: books.receive((10, 60), (10, 70)),
+        lambda: books.order(customer, 15, ship=12),
+        lambda: api.ok("post", f"/api/opportunities/{converted['opportunity_id']}/win"),
+        lambda: books.invoice(next(iter(books.numbers))),
+        lambda: books.pay(customer, "1000.00"),
+    ]
+    for step in steps:
+        step()
+        history.append((api.last_position, live(api, customer)))
+
+    for position, then in history:
+        assert as_of(api, position, customer) == then, f"as of position {position}"
+    assert history[-1][1]["trial-balance"]["balanced"] is True
+    assert history[0][1]["stock"]["items"] == []
+
+
+def test_the_command_line_replays_a_report_as_of_a_position(api: Api, database_url: str) -> None:
+    books = Books(api)
+    books.product(price=100)
+    books.receive((10, 60))
+    before = api.last_position
+    stock_then = api.ok("get", "/api/reports/stock")
+    books.receive((5, 70))
+
+    result = CliRunner().invoke(
+        main, ["audit", "as-of", str(before), "stock", "--db", database_url]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == stock_then
+    assert stock_then["totals"]["value"] == "600.00"
+
+
+def test_a_moment_beyond_the_head_or_unreadable_is_refused(api: Api) -> None:
+    head = api.last_position
+    for moment in (head + 1000, "yesterday"):
+        response = api.get("/api/reports/pipeline", params={"as_of": moment})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "as_of"
