@@ -153,8 +153,12 @@ class Batch:
     events it carries), the first miss on such a table reads all of them in a few
     `IN (...)` queries instead of one query per row."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(
+        self, conn: Connection, known: dict[Table, dict[tuple[Any, ...], Any]] | None = None
+    ) -> None:
         self.conn = conn
+        # Rows as the previous batch of the same runner committed them (see `carry_over`).
+        self._known = known or {}
         self.dialect = conn.dialect
         self._rows: dict[Table, dict[tuple[Any, ...], Any]] = defaultdict(dict)
         # Insertion-ordered (dicts, not sets): rows are written in the order events made them.
@@ -187,6 +191,13 @@ class Batch:
         rows = self._rows[table]
         row = rows.get(k, None)
         if row is None:
+            known = self._known.get(table)
+            row = known.get(k) if known is not None else None
+            if row is not None:
+                rows[k] = row
+                if row is not _ABSENT:
+                    self._loaded[table][k] = tuple(row.values())  # as committed
+                return None if row is _ABSENT else row
             expected = self._expected.get(table)
             if expected is not None and len(k) == 1 and k[0] in expected:
                 self._prefetch(table, rows, expected)
@@ -204,9 +215,18 @@ class Batch:
                 rows[k] = row
         return None if row is _ABSENT else row
 
+    def carry_over(self) -> dict[Table, dict[tuple[Any, ...], Any]]:
+        """The rows this batch read or wrote, for the runner's next batch once this one is
+        committed: what a batch touched, the next one usually touches again (an aggregate's
+        events come close together). Only valid while nothing else writes these tables,
+        which one runner per read model guarantees (another would move the tracking rows
+        and make this runner start afresh)."""
+        return dict(self._rows)
+
     def _prefetch(self, table: Table, rows: dict[tuple[Any, ...], Any], expected: set[Any]) -> None:
         del self._expected[table]
-        wanted = [v for v in expected if (v,) not in rows]
+        known = self._known.get(table, {})
+        wanted = [v for v in expected if (v,) not in rows and (v,) not in known]
         statement = _writer(table, self.dialect).select_many
         pk = table.primary_key.columns[0].name
         loaded = self._loaded[table]

@@ -68,6 +68,7 @@ class Runner:
         self.poll_interval = poll_interval
         self.failed: dict[str, str] = {}
         self._positions: dict[str, int] | None = None
+        self._known: dict[Any, Any] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,17 +116,19 @@ class Runner:
         if start >= head:
             return 0
         topics = sorted(set().union(*(p.topics for p in active)))
-        notifications = (
-            recorder.select_notifications(
-                start=start + 1, limit=self.batch_size, stop=head, topics=topics
+        with _gc_paused():
+            notifications = (
+                recorder.select_notifications(
+                    start=start + 1, limit=self.batch_size, stop=head, topics=topics
+                )
+                if topics
+                else []
             )
-            if topics
-            else []
-        )
         last = notifications[-1].id if len(notifications) >= self.batch_size else head
         while True:
             try:
-                self._apply(active, notifications, last)
+                with _gc_paused():
+                    self._apply(active, notifications, last)
             except StaleTracking:
                 self._positions = None
                 return last - start
@@ -165,8 +168,10 @@ class Runner:
                 work.append((n, takers))
                 for p in takers:
                     touched[p].add(n.originator_id)
-        with _gc_paused(), self.reads.writer.begin() as conn:
-            batch = Batch(conn)
+        # The rows the previous batch left (as committed), unless something went wrong since.
+        known, self._known = self._known, None
+        with self.reads.writer.begin() as conn:
+            batch = Batch(conn, known)
             # Rows are mostly keyed by the id of the aggregate whose events change them: let
             # the batch fetch those in bulk instead of one SELECT per row.
             for p, ids in touched.items():
@@ -207,6 +212,7 @@ class Runner:
                 ).rowcount
                 if moved != 1:
                     raise StaleTracking(p.name)
+        self._known = batch.carry_over()  # committed: the next batch may start from these
 
     def catch_up(
         self, stop: int | None = None, on_progress: Callable[[Progress], None] | None = None
