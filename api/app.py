@@ -11,6 +11,7 @@ from api import errors
 from api.jobs import Scheduler
 from api.routers import (
     activities,
+    audit,
     customers,
     finance,
     health,
@@ -63,6 +64,6 @@ def create_app(
         app.include_router(module.router)
     for module in (products, warehouses, stock, quotes, orders, shipments):
         app.include_router(module.router)
-    for module in (invoices, payments, journal, finance):
+    for module in (invoices, payments, journal, finance, audit):
         app.include_router(module.router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from api.keys import KeyStore
@@ -46,7 +47,19 @@ class Services:
         )
         if initialise:
             services.initialise(defaults=defaults)
+        else:
+            # A read model added since the database was initialised gets its tables now (the
+            # runner builds it from position 0); the store's own tables are never made here.
+            services.ensure_read_tables()
         return services
+
+    def ensure_read_tables(self) -> None:
+        try:
+            self.reads.create_tables()
+            self.keys.create_table()
+            self.chain.create_table()
+        except Exception:
+            logging.getLogger(__name__).debug("read tables not ensured", exc_info=True)
 
     def initialise(self, *, defaults: bool = True) -> None:
         """Create the read-model and key tables (the store's own were created on opening),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.activities import Activities
+from projections.audit import Audit
 from projections.customers import Customers
 from projections.engine import Projection
 from projections.invoices import Invoices
@@ -33,4 +34,5 @@ def all_projections() -> list[Projection]:
         Quotes(),
         Orders(),
         Shipments(),
+        Audit(),
     ]

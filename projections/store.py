@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, text
 
 from domain.settings import backend_of
 from projections.db import make_engine
@@ -27,7 +27,11 @@ class ReadStore:
         return self.projections[name]
 
     def create_tables(self) -> None:
+        """Create what is missing (safe to repeat, and from several processes at once: on
+        PostgreSQL they take turns on an advisory lock)."""
         with self.writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7316170823)"))
             TRACKING.create_all(conn)
             for projection in self.projections.values():
                 projection.metadata.create_all(conn)

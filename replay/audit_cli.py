@@ -290,3 +290,106 @@ def audit_import(source: Any, database_url: str) -> None:
     finally:
         services.close()
     click.echo(f"imported {count} events")
+
+
+# -- history and trail ----------------------------------------------------------------------
+
+
+def _table(rows: list[dict[str, Any]], data: bool) -> None:
+    for row in rows:
+        when = row["recorded_at"][:19].replace("T", " ")
+        click.echo(
+            f"{row['position']:>8}  {when}  {row['actor']:<18.18}  {row['event']:<28}  "
+            f"v{row['version']:<3} cause {row['causation_id'][:36]}"
+        )
+        if data and row.get("data"):
+            summary = ", ".join(f"{k}={_short(v)}" for k, v in row["data"].items())
+            click.echo(f"{'':>10}{summary}")
+        for other in row.get("recorded_with", []):
+            click.echo(f"{'':>10}with {other['position']} {other['event']} {other['aggregate_id']}")
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _audit_reader(services: Services) -> Any:
+    catch_up(services)
+    return services.reads.reader.connect()
+
+
+@audit.command("history")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@db_option
+def audit_history(key: str, as_json: bool, database_url: str) -> None:
+    """Every event of one document, found by its id, document number, e-mail or SKU: when,
+    who, what, with which data, and what else the same command recorded."""
+    from domain.errors import NotFound
+    from replay.history import history
+
+    services = open_services(database_url)
+    try:
+        with _audit_reader(services) as conn:
+            try:
+                found = history(services.business, conn, services.reads["audit"], key)
+            except NotFound as error:
+                raise click.ClickException(error.detail) from None
+    finally:
+        services.close()
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    for aggregate in found["aggregates"]:
+        click.echo(f"{aggregate['id']}  (found by {aggregate['found_by']})")
+    click.echo(
+        f"{'position':>8}  {'recorded (UTC)':<19}  {'actor':<18}  {'event':<28}  version, causation"
+    )
+    _table(found["events"], data=True)
+    if found["referenced_by"]:
+        click.echo("referenced by:")
+        _table(found["referenced_by"], data=False)
+
+
+@audit.command("trail")
+@click.option("--actor")
+@click.option("--from", "since", type=click.DateTime(), help="recorded at or after (UTC)")
+@click.option("--to", "until", type=click.DateTime(), help="recorded at or before (UTC)")
+@click.option("--type", "event_type", help="Invoice.Issued, or Issued for every kind")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--offset", default=0)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@db_option
+def audit_trail(
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    event_type: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+    database_url: str,
+) -> None:
+    """Who did what, when, across the whole business."""
+    from replay.history import trail
+
+    services = open_services(database_url)
+    try:
+        with _audit_reader(services) as conn:
+            found = trail(
+                conn,
+                services.reads["audit"],
+                actor=actor,
+                since=since.replace(tzinfo=UTC) if since else None,
+                until=until.replace(tzinfo=UTC) if until else None,
+                event_type=event_type,
+                limit=limit,
+                offset=offset,
+            )
+    finally:
+        services.close()
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    _table(found["events"], data=False)
