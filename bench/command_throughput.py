@@ -2,9 +2,10 @@
 one-row-per-transaction INSERT rate of the same database, measured in the same run.
 
 The command is `complete_activity`: it loads one activity (one stored event), decides, and
-saves exactly one event. The activities are set up first, untimed. In each run the raw
-INSERT loop and the command loop take turns going first, so drift (page cache, checkpoints,
-other load) does not favour either; the ratio is taken per run and its median reported.
+saves exactly one event. The activities are set up first, untimed. Within a run, blocks of
+raw INSERTs and blocks of commands (of each variant) take turns, so that all of them see the
+same moments of the disk (fsync times vary a lot) and of the machine; the ratio is taken per
+run and its median reported.
 
 Besides the headline (the application as configured in domain/settings.py), the script
 measures where the time goes:
@@ -23,11 +24,14 @@ and the command under other settings (`--variants`):
                 stay in memory after a save; safe only with one writing process)
   cache-ff      AGGREGATE_CACHE_MAXSIZE=10000 with fast-forward (each get still asks the
                 store for newer events; safe with many processes)
+  cache-nocopy  cache, and DEEPCOPY_FROM_AGGREGATE_CACHE=n: commands act on the cached
+                aggregate itself (the copy costs more than reading one event from SQLite);
+                safe only if a failed command evicts what it touched (domain/core.py)
   no-assert     the library's projector without its `isinstance(event, <Protocol>)`
                 assert (what `python -O` gives, or a projector_func passed to get())
   no-preping    POSTGRES_PRE_PING=n (PostgreSQL only: no round trip to check each
                 connection taken from the pool)
-  best          cache + no-assert (+ no-preping on PostgreSQL)
+  best          cache-nocopy + no-assert (+ no-preping on PostgreSQL)
 
 Run:  .venv/bin/python bench/command_throughput.py               (SQLite and PostgreSQL)
       .venv/bin/python bench/command_throughput.py --backend sqlite --commands 5000 --runs 7
@@ -53,13 +57,15 @@ from domain.app import Business, open_business
 from domain.settings import Settings, postgres_params, sqlite_path
 
 CACHE = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
+NO_COPY = {**CACHE, "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {"env": {}},
     "cache": {"env": CACHE},
     "cache-ff": {"env": {"AGGREGATE_CACHE_MAXSIZE": "10000"}, "warm": True},
+    "cache-nocopy": {"env": NO_COPY},
     "no-assert": {"env": {}, "no_assert": True},
     "no-preping": {"env": {"POSTGRES_PRE_PING": "n"}, "backends": ("postgresql",)},
-    "best": {"env": CACHE, "no_assert": True, "pg_env": {"POSTGRES_PRE_PING": "n"}},
+    "best": {"env": NO_COPY, "no_assert": True, "pg_env": {"POSTGRES_PRE_PING": "n"}},
 }
 ACTOR = "bench"
 
@@ -82,17 +88,15 @@ class RawSQLite:
             "PRIMARY KEY (originator_id, originator_version))"
         )
 
-    def run(self, n: int, topic: str, state: bytes) -> float:
-        rows = [(uuid.uuid4().hex, 1, topic, state) for _ in range(n)]
+    def rows(self, n: int, topic: str, state: bytes) -> list[tuple[Any, ...]]:
+        return [(uuid.uuid4().hex, 1, topic, state) for _ in range(n)]
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
         execute = self.conn.execute
-
-        def work() -> None:
-            for row in rows:
-                execute("BEGIN")
-                execute("INSERT INTO bench_raw_events VALUES (?,?,?,?)", row)
-                execute("COMMIT")
-
-        return rate(n, work, "raw")
+        for row in rows:
+            execute("BEGIN")
+            execute("INSERT INTO bench_raw_events VALUES (?,?,?,?)", row)
+            execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
@@ -116,19 +120,17 @@ class RawPostgres:
             "ON bench_raw_events (notification_id)"
         )
 
-    def run(self, n: int, topic: str, state: bytes) -> float:
-        rows = [(uuid.uuid4(), 1, topic, state) for _ in range(n)]
+    def rows(self, n: int, topic: str, state: bytes) -> list[tuple[Any, ...]]:
+        return [(uuid.uuid4(), 1, topic, state) for _ in range(n)]
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
         execute = self.conn.execute
         statement = (
             "INSERT INTO bench_raw_events (originator_id, originator_version, topic, state) "
             "VALUES (%s, %s, %s, %s)"
         )
-
-        def work() -> None:
-            for row in rows:
-                execute(statement, row)
-
-        return rate(n, work, "raw")
+        for row in rows:
+            execute(statement, row)
 
     def one_round_trip(self, business: Business, n: int, topic: str, state: bytes) -> float:
         """What the library's write path could cost: the same table lock, NOTIFY and INSERT
@@ -222,13 +224,10 @@ def rate(n: int, work: Callable[[], None], name: str = "") -> float:
     return n / wall
 
 
-def commands(business: Business, ids: list[uuid.UUID], name: str) -> float:
-    def work() -> None:
-        for i in ids:
-            with acting():
-                business.complete_activity(i)
-
-    return rate(len(ids), work, name)
+def commands(business: Business, ids: list[uuid.UUID], name: str) -> None:
+    for i in ids:
+        with acting():
+            business.complete_activity(i)
 
 
 def phases(business: Business, ids: list[uuid.UUID], topic: str, state: bytes) -> dict[str, float]:
@@ -319,33 +318,49 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 results["recorder-1rt"] = []
         ratios: dict[str, list[float]] = {v: [] for v in variants}
         cpu: dict[str, list[float]] = {k: [] for k in results}
-        raw.run(min(n, 200), topic, state)  # warm-up: file growth, prepared statements
+        if args.phases and backend == "postgresql":
+            cpu["recorder-1rt"] = []
+        raw.insert(raw.rows(min(n, 200), topic, state))  # warm-up: file growth, statements
         for run in range(args.runs):
-            rates: dict[str, float] = {}
-            order = ["raw", *variants] if run % 2 == 0 else [*variants, "raw"]
-            for item in order:
-                if item == "raw":
-                    rates["raw"] = raw.run(n, topic, state)
-                    continue
-                spec = VARIANTS[item]
-                business = businesses[item]
-                ids = set_up(business, n, warm=spec.get("warm", False))
-                with no_protocol_assert(spec.get("no_assert", False)):
-                    rates[item] = commands(business, ids, f"command:{item}")
+            # Untimed: the aggregates every variant will act on, and the raw rows.
+            ids = {
+                v: set_up(businesses[v], n, warm=VARIANTS[v].get("warm", False)) for v in variants
+            }
+            rows = raw.rows(n, topic, state)
+            wall = dict.fromkeys(["raw", *variants], 0.0)
+            used = dict.fromkeys(["raw", *variants], 0.0)
+            # Timed in blocks that take turns (raw, each variant, in rotating order), so that
+            # all of them see the same moments of the disk and of the machine.
+            block = max(1, min(args.block, n))
+            for i, begin in enumerate(range(0, n, block)):
+                items = ["raw", *variants]
+                items = items[i % len(items) :] + items[: i % len(items)]
+                for item in items:
+                    c, t = time.process_time(), time.perf_counter()
+                    if item == "raw":
+                        raw.insert(rows[begin : begin + block])
+                    else:
+                        spec = VARIANTS[item]
+                        with no_protocol_assert(spec.get("no_assert", False)):
+                            commands(businesses[item], ids[item][begin : begin + block], item)
+                    wall[item] += time.perf_counter() - t
+                    used[item] += time.process_time() - c
+            rates = {k: n / v for k, v in wall.items()}
             results["raw"].append(rates["raw"])
+            cpu["raw"].append(used["raw"] * 1000 / n)
             for v in variants:
                 results[f"command:{v}"].append(rates[v])
+                cpu[f"command:{v}"].append(used[v] * 1000 / n)
                 ratios[v].append(rates[v] / rates["raw"])
             if args.phases:
-                ids = set_up(main, n)
-                for k, value in phases(main, ids, topic, state).items():
+                phase_ids = set_up(main, n)
+                for k, value in phases(main, phase_ids, topic, state).items():
                     results[k].append(value)
                 if isinstance(raw, RawPostgres):
                     results["recorder-1rt"].append(raw.one_round_trip(main, n, topic, state))
-            for k in results:
-                if k in CPU:
+                for k in CPU:
                     cpu[k].append(CPU[k])
-            CPU.clear()
+                CPU.clear()
             line = "  ".join(f"{k}={v:,.0f}/s" for k, v in rates.items())
             print(f"  {backend} run {run + 1}/{args.runs}: {line}", flush=True)
         raw.close()
@@ -394,10 +409,16 @@ def main() -> None:
         help="repeat for several (default: both)",
     )
     parser.add_argument("--commands", type=int, default=1000, help="commands per run")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=50,
+        help="operations per timed block; blocks of raw INSERTs and of each variant take turns",
+    )
     parser.add_argument(
         "--variants",
-        default="default,cache,cache-ff,no-assert,no-preping,best",
+        default="default,cache,cache-ff,cache-nocopy,no-assert,no-preping,best",
         help="comma-separated, first is the headline (default: all)",
     )
     parser.add_argument(

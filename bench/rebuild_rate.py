@@ -122,7 +122,12 @@ def topics(business: Business) -> dict[str, int]:
 @contextmanager
 def prepared(backend: str, args: argparse.Namespace) -> Iterator[tuple[str, dict[str, Any]]]:
     """A store holding the generated history, from the cache when --reuse finds one."""
-    name = f"crm-{args.events}-s{args.seed}"
+    # The read models (names and versions) are part of the key: a store generated before a
+    # read model existed has no live rows to check its rebuild against.
+    signature = hashlib.sha1(
+        repr(sorted(p.key for p in all_projections())).encode(), usedforsecurity=False
+    ).hexdigest()[:8]
+    name = f"crm-{args.events}-s{args.seed}-{signature}"
     if args.reuse and backend == "sqlite":
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         path, meta = CACHE_DIR / f"{name}.db", CACHE_DIR / f"{name}.json"
@@ -167,12 +172,14 @@ def _copy(path: Path) -> Iterator[str]:
 
 def rebuild(
     business: Business, reads: ReadStore, batch_size: int, projections: list[Projection]
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
+    """Seconds (wall clock), events, and CPU seconds of this process."""
+    cpu = time.process_time()
     began = time.perf_counter()
     for projection in projections:
         reads.reset(projection)
     events = Runner(business, reads, projections, batch_size=batch_size).catch_up()
-    return time.perf_counter() - began, events
+    return time.perf_counter() - began, events, time.process_time() - cpu
 
 
 def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -181,15 +188,19 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         projections = list(reads.projections.values())
         if args.only:
             projections = [reads[n] for n in args.only.split(",")]
+        if args.without:
+            projections = [p for p in projections if p.name not in args.without.split(",")]
         # The rows live processing left: as generated (a fresh store, or the pristine copy of
         # a cached SQLite file); a kept PostgreSQL schema was rebuilt in place, so its live
         # digest is the one recorded when it was generated.
         live = info["live"] if backend == "postgresql" and args.reuse else digest(reads)
         seconds: list[float] = []
+        cpu: list[float] = []
         mismatches: list[str] = []
         for run in range(args.runs):
-            elapsed, events = rebuild(business, reads, args.batch_size, projections)
+            elapsed, events, used = rebuild(business, reads, args.batch_size, projections)
             seconds.append(elapsed)
+            cpu.append(used)
             got = digest(reads)
             bad = [
                 t
@@ -200,7 +211,8 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             mismatches += bad
             print(
                 f"  {backend} run {run + 1}/{args.runs}: {events:,} events in {elapsed:.2f} s "
-                f"= {events / elapsed:,.0f} events/s; rows "
+                f"= {events / elapsed:,.0f} events/s (CPU {used:.2f} s, load "
+                f"{os.getloadavg()[0]:.1f}); rows "
                 f"{'identical to live' if not bad else 'DIFFER in ' + ', '.join(bad)}",
                 flush=True,
             )
@@ -214,8 +226,12 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "handled_events": sum(c for t, c in info["topics"].items() if t in handled),
         "topics": info["topics"],
         "batch_size": args.batch_size,
+        "projections": [f"{p.name} v{p.version}" for p in projections],
         "seconds": seconds,
         "median_seconds": median(seconds),
+        "cpu_seconds": cpu,
+        "median_cpu_seconds": median(cpu),
+        "load_average": os.getloadavg(),
         "rate": head / median(seconds),
         "rows": live,
         "identical_to_live": not mismatches,
@@ -227,10 +243,13 @@ def report(r: dict[str, Any]) -> None:
         f"\n{r['backend']}: {r['events']:,} events in the log ({r['handled_events']:,} handled "
         f"by a read model), batch size {r['batch_size']}"
     )
-    print("  rows: " + ", ".join(f"{t}={v.split(':')[0]}" for t, v in r["rows"].items()))
+    print(f"  read models rebuilt: {', '.join(r['projections'])}")
+    rows = {t: v.split(":")[0] for t, v in r["rows"].items()}
+    print("  rows: " + ", ".join(f"{t}={n}" for t, n in rows.items() if n != "0"))
     print(
         f"  rebuild (reset + catch_up), median of {len(r['seconds'])}: "
-        f"{r['median_seconds']:.2f} s = {r['rate']:,.0f} events/s"
+        f"{r['median_seconds']:.2f} s = {r['rate']:,.0f} events/s "
+        f"(CPU {r['median_cpu_seconds']:.2f} s)"
         + (
             f" ({r['rate'] / TARGET:.2f} x the {TARGET:,}/s target)"
             if r["backend"] == "sqlite"
@@ -258,6 +277,7 @@ def main() -> None:
         help="events per transaction (default: as `tekil projections rebuild`)",
     )
     parser.add_argument("--only", help="comma-separated read models to rebuild (default: all)")
+    parser.add_argument("--without", help="comma-separated read models not to rebuild")
     parser.add_argument(
         "--reuse",
         action="store_true",

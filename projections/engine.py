@@ -154,11 +154,19 @@ class Batch:
     `IN (...)` queries instead of one query per row."""
 
     def __init__(
-        self, conn: Connection, known: dict[Table, dict[tuple[Any, ...], Any]] | None = None
+        self,
+        conn: Connection,
+        known: dict[Table, dict[tuple[Any, ...], Any]] | None = None,
+        complete: dict[Table, set[tuple[Any, ...]]] | None = None,
     ) -> None:
         self.conn = conn
         # Rows as the previous batch of the same runner committed them (see `carry_over`).
         self._known = known or {}
+        # Tables whose every key the caller knows (it has written all their rows, starting
+        # from empty tables): a key not among them is absent without asking the database.
+        self._complete = complete or {}
+        # The keys this batch wrote, per table (known once flushed).
+        self.written: dict[Table, list[tuple[Any, ...]] | None] = {}
         self.dialect = conn.dialect
         self._rows: dict[Table, dict[tuple[Any, ...], Any]] = defaultdict(dict)
         # Insertion-ordered (dicts, not sets): rows are written in the order events made them.
@@ -198,6 +206,14 @@ class Batch:
                 if row is not _ABSENT:
                     self._loaded[table][k] = tuple(row.values())  # as committed
                 return None if row is _ABSENT else row
+            complete = self._complete.get(table)
+            if complete is not None and k not in complete:
+                # (Unless the key is of other types than the keys written, e.g. a string for
+                # a Uuid column: then the database decides, as it always did.)
+                sample = next(iter(complete), None)
+                if sample is None or tuple(map(type, sample)) == tuple(map(type, k)):
+                    rows[k] = _ABSENT
+                    return None
             expected = self._expected.get(table)
             if expected is not None and len(k) == 1 and k[0] in expected:
                 self._prefetch(table, rows, expected)
@@ -284,6 +300,10 @@ class Batch:
                 rows = self._rows[table]
                 with _blame(table):
                     self._insert_many(table, [rows[k] for k in keys])
+                written = self.written.get(table, [])
+                if written is not None:
+                    written.extend(keys)
+                    self.written[table] = written
         for table, keys in self._dirty.items():
             if keys:
                 with _blame(table):
@@ -292,6 +312,7 @@ class Batch:
             if appended:
                 with _blame(table):
                     self._insert_many(table, appended)
+                self.written[table] = None  # keys not tracked for appended rows
         self._new.clear()
         self._dirty.clear()
         self._appended.clear()

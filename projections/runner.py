@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.postgres import PostgresApplicationRecorder
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 
 from domain.app import Business
 from projections.engine import Batch, Projection, tracking_table
@@ -21,6 +21,10 @@ from projections.eventlog import Listener
 from projections.store import ReadStore
 
 log = logging.getLogger(__name__)
+
+# Keys kept per table while a rebuild fills it (see Runner._empty_tables); beyond this, the
+# table is looked up in the database as usual.
+COMPLETE_KEYS_LIMIT = 2_000_000
 
 
 @contextmanager
@@ -69,6 +73,7 @@ class Runner:
         self.failed: dict[str, str] = {}
         self._positions: dict[str, int] | None = None
         self._known: dict[Any, Any] | None = None
+        self._complete: dict[Any, set[Any]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -170,8 +175,9 @@ class Runner:
                     touched[p].add(n.originator_id)
         # The rows the previous batch left (as committed), unless something went wrong since.
         known, self._known = self._known, None
+        complete, self._complete = self._complete, None
         with self.reads.writer.begin() as conn:
-            batch = Batch(conn, known)
+            batch = Batch(conn, known, complete)
             # Rows are mostly keyed by the id of the aggregate whose events change them: let
             # the batch fetch those in bulk instead of one SELECT per row.
             for p, ids in touched.items():
@@ -213,6 +219,14 @@ class Runner:
                 if moved != 1:
                     raise StaleTracking(p.name)
         self._known = batch.carry_over()  # committed: the next batch may start from these
+        if complete is not None:
+            for table, keys in batch.written.items():
+                if table in complete:
+                    if keys is None or len(complete[table]) + len(keys) > COMPLETE_KEYS_LIMIT:
+                        del complete[table]  # appended rows, or too many keys to keep
+                    else:
+                        complete[table].update(keys)
+            self._complete = complete
 
     def catch_up(
         self, stop: int | None = None, on_progress: Callable[[Progress], None] | None = None
@@ -221,14 +235,35 @@ class Runner:
         began = time.monotonic()
         head = stop if stop is not None else (self.business.recorder.max_notification_id() or 0)
         total = 0
-        while True:
-            n = self.step(stop=head)
-            total += n
-            if on_progress is not None:
-                position = min(self.positions().values(), default=head)
-                on_progress(Progress(position, head, total, time.monotonic() - began))
-            if n == 0:
-                return total
+        self._complete = self._empty_tables()
+        try:
+            while True:
+                n = self.step(stop=head)
+                total += n
+                if on_progress is not None:
+                    position = min(self.positions().values(), default=head)
+                    on_progress(Progress(position, head, total, time.monotonic() - began))
+                if n == 0:
+                    return total
+        finally:
+            self._complete = None
+
+    def _empty_tables(self) -> dict[Any, set[Any]]:
+        """The tables of the projections that start from position 0 with nothing in them (a
+        rebuild): while this runner alone fills them, it knows every key they hold, and
+        looking up any other key needs no query."""
+        positions = self.positions()
+        fresh = [p for p in self.active if positions[p.name] == 0]
+        if not fresh:
+            return {}
+        with self.reads.writer.connect() as conn:
+            return {
+                table: set()
+                for p in fresh
+                for table in p.metadata.tables.values()
+                if table.primary_key.columns
+                and conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None
+            }
 
     # -- live following --------------------------------------------------------------------
 
