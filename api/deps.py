@@ -21,6 +21,7 @@ from domain.core import Result
 from domain.errors import InvalidInput
 from projections.engine import Projection
 from projections.eventlog import position_of
+from projections.explain import Explanation
 from projections.store import ReadStore
 from replay import asof
 
@@ -216,3 +217,28 @@ class Reader:
 
     def __getitem__(self, projection: str) -> Projection:
         return self.reads[projection]
+
+
+EXPLAIN = (
+    "true: the answer gains `explain`, mapping each figure (by its JSON pointer into the "
+    "answer, e.g. /totals/value) to the events that make it up: their positions, names and "
+    "amounts, which add up to the figure. A JSON pointer instead of true explains only the "
+    "figures at or under it"
+)
+_YES = ("true", "1", "yes", "on")
+_NO = ("false", "0", "no", "off", "")
+
+
+def explanation(
+    explain: Annotated[str | None, Query(max_length=500, description=EXPLAIN)] = None,
+) -> Explanation | None:
+    if explain is None or explain.strip().lower() in _NO:
+        return None
+    if explain.strip().lower() in _YES:
+        return Explanation()
+    if explain.startswith("/"):
+        return Explanation(only=explain.rstrip("/") or None)
+    raise InvalidInput("explain", "give true, false or a JSON pointer into the answer (/totals)")
+
+
+ExplainDep = Annotated[Explanation | None, Depends(explanation)]

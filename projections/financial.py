@@ -8,6 +8,7 @@ leaves as a string. Signed balances are debit minus credit unless a field says o
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,15 @@ from sqlalchemy import BigInteger, Connection, Table, func, select, type_coerce
 
 from domain.ledger.chart import AccountKind, Chart
 from domain.values import ZERO
+from projections.explain import (
+    Contribution,
+    Explanation,
+    attach,
+    negated,
+    pointer,
+    running_balances,
+)
+from projections.ledger import by_account, credits, dated, debits, journal, signed
 
 CENTS = Decimal("0.01")
 
@@ -99,7 +109,13 @@ def period(date_from: date | None, date_to: date | None) -> dict[str, str | None
 
 
 def trial_balance(
-    conn: Connection, lines: Table, chart: Chart, date_from: date | None, date_to: date | None
+    conn: Connection,
+    lines: Table,
+    chart: Chart,
+    date_from: date | None,
+    date_to: date | None,
+    *,
+    explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """Per account: the balance before the period, its debits and credits in the period and
     the balance at its end, as debit or credit balance (borç / alacak bakiye)."""
@@ -128,7 +144,7 @@ def trial_balance(
                 "credit_balance": fmt(max(-closing, ZERO)),
             }
         )
-    return {
+    answer = {
         **period(date_from, date_to),
         "accounts": rows,
         "totals": {
@@ -142,6 +158,48 @@ def trial_balance(
         and debit_balances == credit_balances
         and total_opening == 0,
     }
+    if explain is not None:
+        _explain_trial_balance(explain, conn, lines, answer, date_from, date_to)
+    return attach(answer, explain)
+
+
+def _explain_trial_balance(
+    x: Explanation,
+    conn: Connection,
+    lines: Table,
+    answer: dict[str, Any],
+    date_from: date | None,
+    date_to: date | None,
+) -> None:
+    """Opening: the lines before the period; debit and credit: the period's lines; balances:
+    every line up to the end, on the side the balance falls."""
+    rows = journal(conn, lines, *dated(lines, None, date_to))
+    before = [r for r in rows if date_from is not None and r.entry_date < date_from]
+    moved = rows[len(before) :] if date_from is not None else rows
+    opening, movement = by_account(before), by_account(moved)
+    totals: dict[str, list[Contribution]] = defaultdict(list)
+    for i, row in enumerate(answer["accounts"]):
+        code = row["account"]
+        everything = [*opening.get(code, ()), *movement.get(code, ())]
+        closing = sum((r.debit - r.credit for r in everything), ZERO)
+        figures = {
+            "opening": signed(opening.get(code, ())),
+            "debit": debits(movement.get(code, ())),
+            "credit": credits(movement.get(code, ())),
+            "balance": signed(everything),
+            "debit_balance": signed(everything) if closing > 0 else [],
+            "credit_balance": signed(everything, -1) if closing < 0 else [],
+        }
+        for name, found in figures.items():
+            x.add(pointer("accounts", i, name), found)
+            totals[name] += found
+    for name in ("opening", "debit", "credit", "debit_balance", "credit_balance"):
+        x.add(pointer("totals", name), totals[name])
+
+
+PRIOR_RESULT = "Prior periods' result"
+CURRENT_RESULT = "Current period's result"
+RESULT_KINDS = (AccountKind.INCOME, AccountKind.EXPENSE)
 
 
 def _section(
@@ -166,14 +224,20 @@ def _result(chart: Chart, totals: dict[str, Totals]) -> Decimal:
 
 
 def income_statement(
-    conn: Connection, lines: Table, chart: Chart, date_from: date | None, date_to: date | None
+    conn: Connection,
+    lines: Table,
+    chart: Chart,
+    date_from: date | None,
+    date_to: date | None,
+    *,
+    explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """Income and expense accounts over the period, and the net profit (negative: a loss).
     Contra accounts (returns, discounts) reduce their section."""
     moved = account_totals(conn, lines, date_from=date_from, date_to=date_to)
     income, total_income = _section(chart, moved, AccountKind.INCOME, -1)
     expenses, total_expenses = _section(chart, moved, AccountKind.EXPENSE, 1)
-    return {
+    answer = {
         **period(date_from, date_to),
         "income": income,
         "total_income": fmt(total_income),
@@ -181,10 +245,39 @@ def income_statement(
         "total_expenses": fmt(total_expenses),
         "net_profit": fmt(total_income - total_expenses),
     }
+    if explain is not None:
+        accounts = by_account(journal(conn, lines, *dated(lines, date_from, date_to)))
+        income_lines = _section_lines(explain, accounts, answer, "income", -1)
+        expense_lines = _section_lines(explain, accounts, answer, "expenses", 1)
+        explain.add("/total_income", income_lines)
+        explain.add("/total_expenses", expense_lines)
+        explain.add("/net_profit", [*income_lines, *negated(expense_lines)])
+    return attach(answer, explain)
+
+
+def _section_lines(
+    x: Explanation, accounts: dict[str, list[Any]], answer: dict[str, Any], key: str, sign: int
+) -> list[Contribution]:
+    """Explain each account row of a statement's section by its lines, signed as the section
+    shows amounts; answer all of them (for the section's total)."""
+    found: list[Contribution] = []
+    for i, row in enumerate(answer[key]):
+        if row["account"] is None:
+            continue
+        mine = signed(accounts.get(row["account"], ()), sign)
+        x.add(pointer(key, i, "amount"), mine)
+        found += mine
+    return found
 
 
 def balance_sheet(
-    conn: Connection, lines: Table, chart: Chart, date_from: date | None, date_to: date | None
+    conn: Connection,
+    lines: Table,
+    chart: Chart,
+    date_from: date | None,
+    date_to: date | None,
+    *,
+    explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """Assets, liabilities and equity at the end of `date_to`. Income and expenses are not
     closed into equity by entries, so the result of the period (from `date_from`, or from
@@ -197,14 +290,14 @@ def balance_sheet(
     if date_from is not None:
         prior = _result(chart, account_totals(conn, lines, before=date_from))
         current = _result(chart, account_totals(conn, lines, date_from=date_from, date_to=date_to))
-        equity.append({"account": None, "name": "Prior periods' result", "amount": fmt(prior)})
+        equity.append({"account": None, "name": PRIOR_RESULT, "amount": fmt(prior)})
     else:
         prior = ZERO
         current = _result(chart, closing)
-    equity.append({"account": None, "name": "Current period's result", "amount": fmt(current)})
+    equity.append({"account": None, "name": CURRENT_RESULT, "amount": fmt(current)})
     total_equity += prior + current
     unclassified = [describe(chart, code) for code in sorted(closing) if not kind_of(chart, code)]
-    return {
+    answer = {
         "as_of": date_to.isoformat() if date_to else None,
         **period(date_from, date_to),
         "assets": assets,
@@ -218,6 +311,41 @@ def balance_sheet(
         "balanced": total_assets == total_liabilities + total_equity and not unclassified,
         "unclassified_accounts": unclassified,
     }
+    if explain is not None:
+        _explain_balance_sheet(explain, conn, lines, chart, answer, date_from, date_to)
+    return attach(answer, explain)
+
+
+def _explain_balance_sheet(
+    x: Explanation,
+    conn: Connection,
+    lines: Table,
+    chart: Chart,
+    answer: dict[str, Any],
+    date_from: date | None,
+    date_to: date | None,
+) -> None:
+    """Every line up to the end, per account; the results are the income and expense lines
+    (credit minus debit) before `from` and from it."""
+    rows = journal(conn, lines, *dated(lines, None, date_to))
+    accounts = by_account(rows)
+    assets = _section_lines(x, accounts, answer, "assets", 1)
+    liabilities = _section_lines(x, accounts, answer, "liabilities", -1)
+    equity = _section_lines(x, accounts, answer, "equity", -1)
+    results = [r for r in rows if kind_of(chart, r.account) in RESULT_KINDS]
+    prior = [r for r in results if date_from is not None and r.entry_date < date_from]
+    current = signed(results[len(prior) :] if date_from is not None else results, -1)
+    for i, row in enumerate(answer["equity"]):
+        if row["name"] == PRIOR_RESULT:
+            x.add(pointer("equity", i, "amount"), signed(prior, -1))
+        elif row["name"] == CURRENT_RESULT:
+            x.add(pointer("equity", i, "amount"), current)
+    equity += signed(results, -1)
+    x.add("/total_assets", assets)
+    x.add("/total_liabilities", liabilities)
+    x.add("/total_equity", equity)
+    x.add("/current_period_profit", current)
+    x.add("/total_liabilities_and_equity", [*liabilities, *equity])
 
 
 def general_ledger(
@@ -230,6 +358,7 @@ def general_ledger(
     *,
     limit: int,
     offset: int,
+    explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """One account's lines in date order with the running balance (debit minus credit),
     starting from its balance before `date_from`. The running balance is computed in SQL
@@ -290,7 +419,7 @@ def general_ledger(
         )
     ).one()
     debit, credit = from_cents(debit), from_cents(credit)
-    return {
+    answer = {
         **describe(chart, account),
         **period(date_from, date_to),
         "opening_balance": fmt(start),
@@ -302,3 +431,27 @@ def general_ledger(
         "limit": limit,
         "offset": offset,
     }
+    if explain is not None:
+        earlier = (
+            journal(conn, lines, lines.c.account == account, lines.c.entry_date < date_from)
+            if date_from is not None
+            else []
+        )
+        period_lines = journal(conn, lines, *in_period)
+        page = period_lines[offset : offset + limit]
+        for i, line in enumerate(page):
+            explain.add(pointer("lines", i, "debit"), debits([line]))
+            explain.add(pointer("lines", i, "credit"), credits([line]))
+        brought = signed(earlier)
+        running_balances(
+            explain,
+            [pointer("lines", i, "balance") for i in range(len(page))],
+            [*brought, *signed(period_lines[:offset])],
+            signed(page),
+        )
+        explain.add("/opening_balance", brought)
+        explain.add("/debit", debits(period_lines))
+        explain.add("/credit", credits(period_lines))
+        explain.add("/closing_balance", [*brought, *signed(period_lines)])
+        explain.count("/total_lines", signed(period_lines))
+    return attach(answer, explain)

@@ -4,6 +4,7 @@ the receivables aging."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from domain.billing.payments import Payment
 from domain.billing.receivables import ReceivableAccount
 from domain.values import ZERO
 from projections.engine import Batch, Projection
+from projections.explain import Contribution, event_name
 from projections.types import Amount, Percent, Quantity, UnitPrice
 
 OPEN = "open"
@@ -42,9 +44,18 @@ AGING_BUCKETS: tuple[tuple[str, int | None, int | None], ...] = (
 )
 
 
+ISSUED = event_name(Invoice.Issued)
+# What a settlement's position is the position of, by its kind.
+SETTLED_BY = {
+    "payment": event_name(Payment.Received),
+    "credit": event_name(ReceivableAccount.CreditApplied),
+}
+CHUNK = 500
+
+
 class Invoices(Projection):
     name = "invoices"
-    version = 1
+    version = 2
     handles = (
         Invoice.Issued,
         Invoice.MarkedOverdue,
@@ -73,6 +84,8 @@ class Invoices(Projection):
             Column("overdue_since", Date),
             Column("version", Integer, nullable=False),
             Column("position", Integer, nullable=False),
+            # The event that set `total` (`position` moves on with later events).
+            Column("issued_position", Integer, nullable=False),
         )
         self.table(
             "invoice_lines",
@@ -165,6 +178,7 @@ class Invoices(Projection):
             overdue_since=None,
             version=event.originator_version,
             position=position,
+            issued_position=position,
         )
         for line in event.lines:
             batch.insert(
@@ -264,6 +278,41 @@ class Invoices(Projection):
         for customer_id, amount in conn.execute(query).all():
             used[customer_id] += amount
         return used
+
+    # -- drill-down ----------------------------------------------------------------------------
+
+    def makeup(
+        self, conn: Connection, invoice_ids: Iterable[UUID], as_of: date | None = None
+    ) -> dict[UUID, list[Contribution]]:
+        """What each invoice's open amount is made of: its total when issued, less each
+        settlement (made by the end of `as_of`, when given)."""
+        inv, st = self["invoices"], self["settlements"]
+        ids = list(invoice_ids)
+        out: dict[UUID, list[Contribution]] = {}
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i : i + CHUNK]
+            issued = select(inv.c.id, inv.c.issued_position, inv.c.total).where(inv.c.id.in_(chunk))
+            for invoice_id, position, total in conn.execute(issued).all():
+                out[invoice_id] = [Contribution(position, ISSUED, total)]
+            settled = select(st.c.invoice_id, st.c.position, st.c.kind, st.c.amount).where(
+                st.c.invoice_id.in_(chunk)
+            )
+            if as_of is not None:
+                settled = settled.where(st.c.settled_on <= as_of)
+            for invoice_id, position, kind, amount in conn.execute(settled).all():
+                out[invoice_id].append(Contribution(position, SETTLED_BY[kind], -amount))
+        return out
+
+    def credit_uses(self, conn: Connection, as_of: date) -> dict[UUID, list[Contribution]]:
+        """`credit_used`, as the events that used the credit."""
+        st = self["settlements"]
+        out: dict[UUID, list[Contribution]] = defaultdict(list)
+        query = select(st.c.customer_id, st.c.position, st.c.amount).where(
+            st.c.kind == "credit", st.c.settled_on <= as_of
+        )
+        for customer_id, position, amount in conn.execute(query).all():
+            out[customer_id].append(Contribution(position, SETTLED_BY["credit"], amount))
+        return out
 
 
 def aging_bucket(days_past_due: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -21,12 +22,17 @@ from sqlalchemy import (
 
 from domain.crm.leads import Lead, LeadStatus
 from projections.engine import Batch, Projection
+from projections.explain import Contribution, Explanation, attach, event_name, pointer
 from projections.types import UtcDateTime
+
+CAPTURED = event_name(Lead.Captured)
+CONVERTED = event_name(Lead.Converted)
+DISQUALIFIED = event_name(Lead.Disqualified)
 
 
 class Leads(Projection):
     name = "leads"
-    version = 1
+    version = 2
     handles = (Lead.Captured, Lead.Qualified, Lead.Disqualified, Lead.Converted)
 
     def define_tables(self) -> None:
@@ -53,6 +59,12 @@ class Leads(Projection):
             Column("opportunity_id", Uuid),
             Column("version", Integer, nullable=False),
             Column("position", Integer, nullable=False),
+            # The events that put the lead into each count of the funnel.
+            Column("captured_position", Integer, nullable=False),
+            Column("qualified_position", Integer),
+            Column("qualified_event", String(40)),
+            Column("converted_position", Integer),
+            Column("disqualified_position", Integer),
         )
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
@@ -76,6 +88,7 @@ class Leads(Projection):
                     duplicate_of=[str(d) for d in event.possible_duplicates],
                     reached_qualified=False,
                     captured_at=event.timestamp,
+                    captured_position=position,
                     **stamp,
                 )
             case Lead.Qualified():
@@ -85,6 +98,8 @@ class Leads(Projection):
                     status=LeadStatus.QUALIFIED.value,
                     reached_qualified=True,
                     qualified_at=event.timestamp,
+                    qualified_position=position,
+                    qualified_event=event_name(Lead.Qualified),
                     **stamp,
                 )
             case Lead.Disqualified():
@@ -94,9 +109,17 @@ class Leads(Projection):
                     status=LeadStatus.DISQUALIFIED.value,
                     disqualified_at=event.timestamp,
                     disqualify_reason=event.reason,
+                    disqualified_position=position,
                     **stamp,
                 )
             case Lead.Converted():
+                # Converted straight from new, the conversion is what qualified it.
+                row = batch.get(leads, key)
+                qualified = (
+                    {}
+                    if row is None or row["qualified_position"] is not None
+                    else {"qualified_position": position, "qualified_event": CONVERTED}
+                )
                 batch.update(
                     leads,
                     key,
@@ -105,8 +128,64 @@ class Leads(Projection):
                     converted_at=event.timestamp,
                     customer_id=event.customer_id,
                     opportunity_id=event.opportunity_id,
+                    converted_position=position,
+                    **qualified,
                     **stamp,
                 )
+
+    def report(self, conn: Connection, *, explain: Explanation | None = None) -> dict[str, Any]:
+        """The funnel by source, by campaign and in all; explained, each count by its leads
+        and the event that put each into it (the rates are ratios of explained counts)."""
+        answer = {
+            "by_source": self.funnel(conn, "source"),
+            "by_campaign": self.funnel(conn, "campaign"),
+            "total": self.funnel(conn, None)[0],
+        }
+        if explain is not None:
+            self._explain(explain, conn, answer)
+        return attach(answer, explain)
+
+    def _explain(self, x: Explanation, conn: Connection, answer: dict[str, Any]) -> None:
+        leads = self["leads"]
+        rows = conn.execute(
+            select(
+                leads.c.source,
+                leads.c.campaign,
+                leads.c.captured_position,
+                leads.c.qualified_position,
+                leads.c.qualified_event,
+                leads.c.converted_position,
+                leads.c.disqualified_position,
+            ).order_by(leads.c.captured_position)
+        ).all()
+
+        def counts(group: Sequence[Any]) -> dict[str, list[Contribution]]:
+            return {
+                "captured": [Contribution(r.captured_position, CAPTURED, 1) for r in group],
+                "qualified": [
+                    Contribution(r.qualified_position, r.qualified_event, 1)
+                    for r in group
+                    if r.qualified_position is not None
+                ],
+                "converted": [
+                    Contribution(r.converted_position, CONVERTED, 1)
+                    for r in group
+                    if r.converted_position is not None
+                ],
+                "disqualified": [
+                    Contribution(r.disqualified_position, DISQUALIFIED, 1)
+                    for r in group
+                    if r.disqualified_position is not None
+                ],
+            }
+
+        for section, field in (("by_source", "source"), ("by_campaign", "campaign")):
+            for i, item in enumerate(answer[section]):
+                group = [r for r in rows if getattr(r, field) == item[field]]
+                for name, found in counts(group).items():
+                    x.count(pointer(section, i, name), found)
+        for name, found in counts(rows).items():
+            x.count(pointer("total", name), found)
 
     def funnel(self, conn: Connection, by: str | None) -> list[dict[str, Any]]:
         """Captured, qualified, converted and disqualified leads per source or campaign (or in

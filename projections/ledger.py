@@ -4,13 +4,28 @@ query over these rows (see projections/financial.py)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Column, Date, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    Uuid,
+    select,
+)
 
 from domain.billing.invoices import Invoice
 from domain.ledger.entries import JournalEntry
 from projections.engine import Batch, Projection
+from projections.explain import Contribution, event_name
 from projections.types import Amount
 
 
@@ -98,3 +113,49 @@ class Ledger(Projection):
                 description=event.description,
                 memo=line.get("memo"),
             )
+
+
+# -- the lines behind a figure (drill-down) ---------------------------------------------------
+
+POSTED = event_name(JournalEntry.Posted)
+
+
+def journal(conn: Connection, lines: Table, *where: Any) -> list[Any]:
+    """Journal lines in ledger order (date, position, line), as figures are explained."""
+    query = (
+        select(lines.c.position, lines.c.entry_date, lines.c.account, lines.c.debit, lines.c.credit)
+        .where(*where)
+        .order_by(lines.c.entry_date, lines.c.position, lines.c.line)
+    )
+    return list(conn.execute(query).all())
+
+
+def debits(rows: Iterable[Any]) -> list[Contribution]:
+    return [Contribution(r.position, POSTED, r.debit) for r in rows if r.debit]
+
+
+def credits(rows: Iterable[Any]) -> list[Contribution]:
+    return [Contribution(r.position, POSTED, r.credit) for r in rows if r.credit]
+
+
+def signed(rows: Iterable[Any], sign: int = 1) -> list[Contribution]:
+    """Each line's debit minus credit (sign 1), or credit minus debit (sign -1)."""
+    if sign > 0:
+        return [Contribution(r.position, POSTED, r.debit - r.credit) for r in rows]
+    return [Contribution(r.position, POSTED, r.credit - r.debit) for r in rows]
+
+
+def by_account(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        out[r.account].append(r)
+    return out
+
+
+def dated(lines: Table, date_from: date | None, date_to: date | None) -> list[Any]:
+    where = []
+    if date_from is not None:
+        where.append(lines.c.entry_date >= date_from)
+    if date_to is not None:
+        where.append(lines.c.entry_date <= date_to)
+    return where

@@ -20,12 +20,13 @@ from sqlalchemy import (
 from domain.crm.opportunities import OPEN_STAGES, Opportunity, Stage
 from domain.values import round_money
 from projections.engine import Batch, Projection
+from projections.explain import Contribution, Explanation, attach, event_name, pointer
 from projections.types import Amount, Percent, UtcDateTime
 
 
 class Opportunities(Projection):
     name = "opportunities"
-    version = 1
+    version = 2
     handles = (
         Opportunity.Opened,
         Opportunity.StageChanged,
@@ -53,12 +54,28 @@ class Opportunities(Projection):
             Column("lost_reason", Text),
             Column("version", Integer, nullable=False),
             Column("position", Integer, nullable=False),
+            # The events that last set the amount, the stage (and with it the probability),
+            # and so the weighted amount: what a pipeline figure is explained by.
+            Column("amount_position", Integer, nullable=False),
+            Column("amount_event", String(40), nullable=False),
+            Column("stage_position", Integer, nullable=False),
+            Column("stage_event", String(40), nullable=False),
+            Column("weighted_position", Integer, nullable=False),
+            Column("weighted_event", String(40), nullable=False),
         )
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         opportunities = self["opportunities"]
         key = event.originator_id
         stamp = {"version": event.originator_version, "position": position}
+        # Every event handled here sets the stage and probability, so the weighted amount.
+        name = event_name(type(event))
+        stamp.update(
+            stage_position=position,
+            stage_event=name,
+            weighted_position=position,
+            weighted_event=name,
+        )
         match event:
             case Opportunity.Opened():
                 batch.insert(
@@ -78,6 +95,8 @@ class Opportunities(Projection):
                     weighted_amount=weigh(event.amount, event.probability),
                     lead_id=event.lead_id,
                     opened_at=event.timestamp,
+                    amount_position=position,
+                    amount_event=name,
                     **stamp,
                 )
             case Opportunity.StageChanged():
@@ -112,7 +131,9 @@ class Opportunities(Projection):
                     **stamp,
                 )
 
-    def pipeline(self, conn: Connection, owner: str | None = None) -> dict[str, Any]:
+    def pipeline(
+        self, conn: Connection, owner: str | None = None, *, explain: Explanation | None = None
+    ) -> dict[str, Any]:
         """Open opportunities per stage, per owner and per expected-close month (count, amount,
         probability-weighted amount), each per currency; and what was won and lost."""
         o = self["opportunities"]
@@ -143,7 +164,7 @@ class Opportunities(Projection):
 
         stage_order = {s.value: i for i, s in enumerate(Stage)}
         by_stage = sorted(grouped(o.c.stage), key=lambda r: stage_order[r["stage"]])
-        return {
+        answer = {
             "by_stage": by_stage,
             "by_owner": grouped(o.c.owner),
             "forecast": [
@@ -155,6 +176,63 @@ class Opportunities(Projection):
                 key=lambda r: stage_order[r["stage"]],
             ),
         }
+        if explain is not None:
+            self._explain(explain, conn, answer, owner)
+        return attach(answer, explain)
+
+    def _explain(
+        self, x: Explanation, conn: Connection, answer: dict[str, Any], owner: str | None
+    ) -> None:
+        """Each group by its opportunities: counted by the event that set their stage, their
+        amount by the event that set it, the weighted amount by the last event that set the
+        amount or the probability."""
+        o = self["opportunities"]
+        query = select(
+            o.c.stage,
+            o.c.owner,
+            o.c.expected_close_month.label("month"),
+            o.c.currency,
+            o.c.amount,
+            o.c.weighted_amount,
+            o.c.amount_position,
+            o.c.amount_event,
+            o.c.stage_position,
+            o.c.stage_event,
+            o.c.weighted_position,
+            o.c.weighted_event,
+        ).order_by(o.c.stage_position)
+        if owner is not None:
+            query = query.where(o.c.owner == owner)
+        rows = conn.execute(query).all()
+        open_stages = {s.value for s in OPEN_STAGES}
+        closed_stages = {Stage.WON.value, Stage.LOST.value}
+        for section, field, stages in (
+            ("by_stage", "stage", open_stages),
+            ("by_owner", "owner", open_stages),
+            ("forecast", "month", open_stages),
+            ("closed", "stage", closed_stages),
+        ):
+            members: dict[tuple[Any, str], list[Any]] = {}
+            for r in rows:
+                if r.stage in stages:
+                    members.setdefault((getattr(r, field), r.currency), []).append(r)
+            for i, item in enumerate(answer[section]):
+                group = members.get((item[field], item["currency"]), [])
+                x.count(
+                    pointer(section, i, "count"),
+                    [Contribution(r.stage_position, r.stage_event, 1) for r in group],
+                )
+                x.add(
+                    pointer(section, i, "amount"),
+                    [Contribution(r.amount_position, r.amount_event, r.amount) for r in group],
+                )
+                x.add(
+                    pointer(section, i, "weighted_amount"),
+                    [
+                        Contribution(r.weighted_position, r.weighted_event, r.weighted_amount)
+                        for r in group
+                    ],
+                )
 
 
 def weigh(amount: Decimal, probability: Decimal) -> Decimal:

@@ -15,7 +15,10 @@ from domain.billing.payments import Payment
 from domain.billing.receivables import ReceivableAccount
 from domain.values import ZERO
 from projections.engine import Batch, Projection
+from projections.explain import Contribution, event_name
 from projections.types import Amount
+
+RECEIVED = event_name(Payment.Received)
 
 
 class Payments(Projection):
@@ -119,4 +122,15 @@ class Payments(Projection):
         )
         for customer_id, amount in conn.execute(query).all():
             out[customer_id] += amount
+        return out
+
+    def unallocated_received(self, conn: Connection, as_of: date) -> dict[UUID, list[Contribution]]:
+        """`received_by_customer`, as the payments that brought the credit in."""
+        p = self["payments"]
+        out: dict[UUID, list[Contribution]] = defaultdict(list)
+        query = select(p.c.customer_id, p.c.position, p.c.unallocated).where(
+            p.c.payment_date <= as_of, p.c.unallocated != 0
+        )
+        for customer_id, position, amount in conn.execute(query).all():
+            out[customer_id].append(Contribution(position, RECEIVED, amount))
         return out

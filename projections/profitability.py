@@ -19,15 +19,18 @@ from domain.sales.orders import SalesOrder
 from domain.sales.shipments import Shipment
 from domain.values import ZERO, round_money
 from projections.engine import Batch, Projection
+from projections.explain import Contribution, Explanation, attach, event_name, negated, pointer
 from projections.financial import fmt
 from projections.types import Amount, Quantity
 
 GROUPS = ("order", "customer", "product")
+INVOICED = event_name(Invoice.Issued)
+SHIPPED = event_name(Shipment.Dispatched)
 
 
 class Profitability(Projection):
     name = "profitability"
-    version = 1
+    version = 2
     handles = (SalesOrder.Placed, Invoice.Issued, Shipment.Dispatched)
 
     def define_tables(self) -> None:
@@ -49,6 +52,7 @@ class Profitability(Projection):
             Column("on_date", Date, nullable=False, index=True),
             Column("quantity", Quantity(), nullable=False),
             Column("amount", Amount(), nullable=False),
+            Column("position", Integer, nullable=False),
         )
         self.table(
             "costs",
@@ -62,6 +66,7 @@ class Profitability(Projection):
             Column("on_date", Date, nullable=False, index=True),
             Column("quantity", Quantity(), nullable=False),
             Column("amount", Amount(), nullable=False),
+            Column("position", Integer, nullable=False),
         )
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
@@ -87,6 +92,7 @@ class Profitability(Projection):
                         on_date=event.invoice_date,
                         quantity=line["quantity"],
                         amount=line["net"],
+                        position=position,
                     )
             case Shipment.Dispatched():
                 for line in event.lines:
@@ -102,6 +108,7 @@ class Profitability(Projection):
                         on_date=event.shipment_date,
                         quantity=line["quantity"],
                         amount=line["cost"],
+                        position=position,
                     )
 
     # -- queries -------------------------------------------------------------------------------
@@ -114,9 +121,11 @@ class Profitability(Projection):
         date_from: date | None = None,
         date_to: date | None = None,
         names: dict[UUID, str] | None = None,
+        explain: Explanation | None = None,
     ) -> dict[str, Any]:
         """Revenue, cost of goods sold, gross margin and margin % per order, customer or
-        product, with totals; `names` labels customers."""
+        product, with totals; `names` labels customers. Explained: revenue by the invoice
+        lines, cost by the shipment lines, the margin by both (margin % is their ratio)."""
         if by not in GROUPS:
             raise ValueError(f"by must be one of {', '.join(GROUPS)}")
         revenue = self._sums(conn, self["revenue"], by, date_from, date_to)
@@ -133,13 +142,64 @@ class Profitability(Projection):
             rows.append(row)
         total_revenue = sum((v[0] for v in revenue.values()), ZERO)
         total_cost = sum((v[0] for v in cost.values()), ZERO)
-        return {
+        answer = {
             "by": by,
             "from": date_from.isoformat() if date_from else None,
             "to": date_to.isoformat() if date_to else None,
             "rows": rows,
             "total": figures(total_revenue, total_cost),
         }
+        if explain is not None:
+            self._explain(explain, conn, answer, date_from, date_to)
+        return attach(answer, explain)
+
+    def _explain(
+        self,
+        x: Explanation,
+        conn: Connection,
+        answer: dict[str, Any],
+        date_from: date | None,
+        date_to: date | None,
+    ) -> None:
+        by = answer["by"]
+        revenue = self._lines(conn, self["revenue"], by, INVOICED, date_from, date_to)
+        cost = self._lines(conn, self["costs"], by, SHIPPED, date_from, date_to)
+        for i, row in enumerate(answer["rows"]):
+            r_amounts, r_quantities = revenue.get(row[f"{by}_id"], ([], []))
+            c_amounts, c_quantities = cost.get(row[f"{by}_id"], ([], []))
+            x.add(pointer("rows", i, "revenue"), r_amounts)
+            x.add(pointer("rows", i, "cost_of_goods_sold"), c_amounts)
+            x.add(pointer("rows", i, "gross_margin"), [*r_amounts, *negated(c_amounts)])
+            if by == "product":
+                x.add(pointer("rows", i, "quantity_invoiced"), r_quantities)
+                x.add(pointer("rows", i, "quantity_shipped"), c_quantities)
+        all_revenue = [c for amounts, _ in revenue.values() for c in amounts]
+        all_cost = [c for amounts, _ in cost.values() for c in amounts]
+        x.add("/total/revenue", all_revenue)
+        x.add("/total/cost_of_goods_sold", all_cost)
+        x.add("/total/gross_margin", [*all_revenue, *negated(all_cost)])
+
+    @staticmethod
+    def _lines(
+        conn: Connection,
+        table: Table,
+        by: str,
+        event: str,
+        date_from: date | None,
+        date_to: date | None,
+    ) -> dict[str, tuple[list[Contribution], list[Contribution]]]:
+        """Per group (by its id as the report shows it): each line's amount and quantity."""
+        query = select(table.c[f"{by}_id"], table.c.position, table.c.amount, table.c.quantity)
+        if date_from is not None:
+            query = query.where(table.c.on_date >= date_from)
+        if date_to is not None:
+            query = query.where(table.c.on_date <= date_to)
+        out: dict[str, tuple[list[Contribution], list[Contribution]]] = {}
+        for key, position, amount, quantity in conn.execute(query).all():
+            amounts, quantities = out.setdefault(str(key), ([], []))
+            amounts.append(Contribution(position, event, amount))
+            quantities.append(Contribution(position, event, quantity))
+        return out
 
     def totals(self, conn: Connection) -> tuple[Decimal, Decimal]:
         """All revenue and all cost of goods sold."""

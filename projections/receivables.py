@@ -13,8 +13,10 @@ from sqlalchemy import Connection, Table, select
 
 from domain.ledger.chart import Chart
 from domain.values import ZERO
+from projections.explain import Contribution, Explanation, attach, negated, pointer
 from projections.financial import Totals, account_totals, describe, fmt, period
 from projections.invoices import AGING_BUCKETS, Invoices, aging_bucket
+from projections.ledger import credits, debits, journal, signed
 from projections.payments import Payments
 
 # The accounts a party's current account (cari hesap) is kept on, by chart role.
@@ -45,6 +47,8 @@ def customer_statement(
     customer_id: UUID,
     date_from: date | None,
     date_to: date | None,
+    *,
+    explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """The party's lines on its current-account accounts in date order, with the running
     balance from its balance before `date_from`."""
@@ -98,7 +102,7 @@ def customer_statement(
             }
         )
     closing, closing_side = marked(balance)
-    return {
+    answer = {
         "customer_id": str(customer_id),
         **period(date_from, date_to),
         "accounts": [describe(chart, a) for a in accounts],
@@ -110,6 +114,36 @@ def customer_statement(
         "closing_balance": closing,
         "closing_side": closing_side,
     }
+    if explain is not None:
+        earlier = journal(conn, lines, *mine, lines.c.entry_date < date_from) if date_from else []
+        in_period = [*mine]
+        if date_from is not None:
+            in_period.append(lines.c.entry_date >= date_from)
+        if date_to is not None:
+            in_period.append(lines.c.entry_date <= date_to)
+        _explain_statement(explain, answer, earlier, journal(conn, lines, *in_period))
+    return attach(answer, explain)
+
+
+def _explain_statement(
+    x: Explanation, answer: dict[str, Any], before: list[Any], rows: list[Any]
+) -> None:
+    """A balance marked A (we owe the party) is explained as credit minus debit, so that its
+    lines add up to the amount as printed."""
+
+    def as_printed(lines: list[Any], side: str | None) -> list[Contribution]:
+        return signed(lines, -1 if side == "A" else 1)
+
+    x.add("/opening_balance", as_printed(before, answer["opening_side"]))
+    for i, line in enumerate(answer["lines"]):
+        x.add(pointer("lines", i, "debit"), debits(rows[i : i + 1]))
+        x.add(pointer("lines", i, "credit"), credits(rows[i : i + 1]))
+        path = pointer("lines", i, "balance")
+        if x.wants(path):
+            x.add(path, as_printed([*before, *rows[: i + 1]], line["side"]))
+    x.add("/debit", debits(rows))
+    x.add("/credit", credits(rows))
+    x.add("/closing_balance", as_printed([*before, *rows], answer["closing_side"]))
 
 
 def receivables_aging(
@@ -118,6 +152,8 @@ def receivables_aging(
     payments: Payments,
     as_of: date,
     names: dict[UUID, str],
+    *,
+    explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """Per customer: what was open at the end of `as_of` by days past due, and the credit
     received but not yet set against an invoice (which lowers what is owed net)."""
@@ -176,12 +212,48 @@ def receivables_aging(
             }
         )
     rows.sort(key=lambda r: (r["name"] or "", r["customer_id"]))
-    return {
+    answer = {
         "as_of": as_of.isoformat(),
         "buckets": bucket_names,
         "customers": rows,
         "totals": {k: fmt(v) for k, v in totals.items()},
     }
+    if explain is not None:
+        _explain_aging(explain, conn, invoices, payments, answer, as_of)
+    return attach(answer, explain)
+
+
+def _explain_aging(
+    x: Explanation,
+    conn: Connection,
+    invoices: Invoices,
+    payments: Payments,
+    answer: dict[str, Any],
+    as_of: date,
+) -> None:
+    """An invoice's open amount: its total less what settled it by `as_of`; a customer's
+    credit: the unallocated parts of its payments less the credit used on invoices."""
+    shown = [item for c in answer["customers"] for item in c["invoices"]]
+    makeup = invoices.makeup(conn, [UUID(item["invoice_id"]) for item in shown], as_of)
+    received = payments.unallocated_received(conn, as_of)
+    used = invoices.credit_uses(conn, as_of)
+    totals: dict[str, list[Contribution]] = defaultdict(list)
+    for i, c in enumerate(answer["customers"]):
+        customer_id = UUID(c["customer_id"])
+        figures: dict[str, list[Contribution]] = {b: [] for b in answer["buckets"]}
+        for j, item in enumerate(c["invoices"]):
+            found = makeup[UUID(item["invoice_id"])]
+            x.add(pointer("customers", i, "invoices", j, "open_amount"), found)
+            figures[item["bucket"]] += found
+        figures["total"] = [f for b in answer["buckets"] for f in figures[b]]
+        credit = [*received.get(customer_id, ()), *negated(used.get(customer_id, ()))]
+        figures["unallocated_credit"] = credit
+        figures["net"] = [*figures["total"], *negated(credit)]
+        for name, found in figures.items():
+            x.add(pointer("customers", i, name), found)
+            totals[name] += found
+    for name in answer["totals"]:
+        x.add(pointer("totals", name), totals[name])
 
 
 # -- cash flow ---------------------------------------------------------------------------------
@@ -229,14 +301,17 @@ def cash_flow(
     conn: Connection,
     lines: Table,
     chart: Chart,
-    open_items: list[dict[str, Any]],
+    invoices: Invoices,
     date_from: date,
     date_to: date,
     interval: str,
+    *,
+    explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """Cash in (debits) and out (credits) of the cash and bank accounts per period, with
-    the balance at each period's end; and the inflows expected from open invoices by their
-    due date (what is overdue before the first period is shown apart)."""
+    the balance at each period's end; and the inflows expected from the invoices open now by
+    their due date (what is overdue before the first period is shown apart)."""
+    open_items = invoices.open_as_of(conn)
     accounts = [chart.role(r) for r in ("cash", "bank")]
     spans = periods(date_from, date_to, interval)
     opening = account_totals(conn, lines, before=date_from, accounts=accounts)
@@ -287,7 +362,7 @@ def cash_flow(
                 "expected_in": fmt(expected[key]),
             }
         )
-    return {
+    answer = {
         "from": date_from.isoformat(),
         "to": date_to.isoformat(),
         "interval": interval,
@@ -303,3 +378,62 @@ def cash_flow(
         "closing_balance": fmt(balance),
         "expected_overdue": fmt(overdue),
     }
+    if explain is not None:
+        _explain_cash_flow(explain, conn, lines, invoices, open_items, answer, accounts)
+    return attach(answer, explain)
+
+
+def _explain_cash_flow(
+    x: Explanation,
+    conn: Connection,
+    lines: Table,
+    invoices: Invoices,
+    open_items: list[dict[str, Any]],
+    answer: dict[str, Any],
+    accounts: list[str],
+) -> None:
+    """Actuals: the cash and bank lines; expected: the open invoices (total less what
+    settled them so far) by the period of their due date."""
+    interval = answer["interval"]
+    date_from, date_to = date.fromisoformat(answer["from"]), date.fromisoformat(answer["to"])
+    cash = lines.c.account.in_(accounts)
+    before = signed(journal(conn, lines, cash, lines.c.entry_date < date_from))
+    rows = journal(
+        conn, lines, cash, lines.c.entry_date >= date_from, lines.c.entry_date <= date_to
+    )
+    moved: dict[date, list[Any]] = defaultdict(list)
+    for r in rows:
+        moved[period_start(r.entry_date, interval)].append(r)
+    makeup = invoices.makeup(conn, [item["id"] for item in open_items])
+    expected: dict[date, list[Contribution]] = defaultdict(list)
+    overdue: list[Contribution] = []
+    for item in open_items:
+        due = item["due_date"]
+        if due < date_from:
+            overdue += makeup[item["id"]]
+        elif due <= date_to:
+            expected[period_start(due, interval)] += makeup[item["id"]]
+
+    x.add("/opening_balance", before)
+    so_far = list(before)
+    for i, row in enumerate(answer["periods"]):
+        mine = moved[period_start(date.fromisoformat(row["start"]), interval)]
+        so_far += signed(mine)
+        x.add(pointer("periods", i, "cash_in"), debits(mine))
+        x.add(pointer("periods", i, "cash_out"), credits(mine))
+        x.add(pointer("periods", i, "net"), signed(mine))
+        x.add(pointer("periods", i, "closing_balance"), so_far)
+        for j, account in enumerate(row["by_account"]):
+            on = [r for r in mine if r.account == account["account"]]
+            x.add(pointer("periods", i, "by_account", j, "in"), debits(on))
+            x.add(pointer("periods", i, "by_account", j, "out"), credits(on))
+        x.add(
+            pointer("periods", i, "expected_in"),
+            expected[period_start(date.fromisoformat(row["start"]), interval)],
+        )
+    x.add("/totals/cash_in", debits(rows))
+    x.add("/totals/cash_out", credits(rows))
+    x.add("/totals/net", signed(rows))
+    x.add("/totals/expected_in", [c for contributions in expected.values() for c in contributions])
+    x.add("/closing_balance", [*before, *signed(rows)])
+    x.add("/expected_overdue", overdue)

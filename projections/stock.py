@@ -12,19 +12,27 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Date, Index, Integer, String, Uuid, select
+from sqlalchemy import JSON, Column, Connection, Date, Index, Integer, String, Table, Uuid, select
 
 from domain.inventory.fifo import Layer
 from domain.inventory.receipts import StockReceipt
 from domain.inventory.stock import StockItem
 from domain.values import ZERO
 from projections.engine import Batch, Projection
+from projections.explain import Contribution, Explanation, attach, event_name, negated, pointer
 from projections.types import Amount, Quantity, UtcDateTime
+
+TRACKED = event_name(StockItem.Tracked)
+# The event of a movement, by its kind.
+MOVED_BY = {"receipt": event_name(StockItem.Received), "issue": event_name(StockItem.Issued)}
+
+
+NIL = Decimal("0.00")
 
 
 class Stock(Projection):
     name = "stock"
-    version = 1
+    version = 2
     handles = (
         StockItem.Tracked,
         StockItem.Received,
@@ -47,6 +55,7 @@ class Stock(Projection):
             Column("item_id", Uuid, nullable=False, unique=True),
             Column("version", Integer, nullable=False),
             Column("position", Integer, nullable=False),
+            Column("tracked_position", Integer, nullable=False),
         )
         # The stock events name only their aggregate (the StockItem): this finds its row.
         self.table(
@@ -91,6 +100,23 @@ class Stock(Projection):
             movements.c.warehouse,
             movements.c.position,
         )
+        # What changed `items.reserved`, signed: reservations add, releases and the part of
+        # an issue that used a reservation take away (`movements` does the same for on hand).
+        reservations = self.table(
+            "reservations",
+            Column("position", Integer, primary_key=True),
+            Column("product_id", Uuid, nullable=False),
+            Column("warehouse", String(20), nullable=False),
+            Column("event", String(40), nullable=False),
+            Column("order_id", Uuid),
+            Column("quantity", Quantity(), nullable=False),
+        )
+        Index(
+            f"{reservations.name}_item",
+            reservations.c.product_id,
+            reservations.c.warehouse,
+            reservations.c.position,
+        )
         self.table(
             "receipts",
             Column("id", Uuid, primary_key=True),
@@ -129,6 +155,7 @@ class Stock(Projection):
                 item_id=event.originator_id,
                 version=event.originator_version,
                 position=position,
+                tracked_position=position,
             )
             return
         ids = batch.get(self["item_ids"], event.originator_id)
@@ -170,11 +197,14 @@ class Stock(Projection):
                 value -= event.cost
                 if event.order_id is not None:
                     reserved -= event.released
+                    self._reservation(batch, event, position, key, -event.released)
                 self._movement(batch, event, position, item, "issue", on_hand, value)
             case StockItem.Reserved():
                 reserved += event.quantity
+                self._reservation(batch, event, position, key, event.quantity)
             case StockItem.Released():
                 reserved -= event.quantity
+                self._reservation(batch, event, position, key, -event.quantity)
         batch.update(
             items,
             key,
@@ -212,6 +242,20 @@ class Stock(Projection):
             value_after=value,
             at=event.timestamp,
         )
+
+    def _reservation(
+        self, batch: Batch, event: Any, position: int, key: tuple[Any, str], quantity: Decimal
+    ) -> None:
+        if quantity:
+            batch.append(
+                self["reservations"],
+                position=position,
+                product_id=key[0],
+                warehouse=key[1],
+                event=event_name(type(event)),
+                order_id=event.order_id,
+                quantity=quantity,
+            )
 
     def _receipt(self, event: Any, position: int, batch: Batch) -> None:
         batch.insert(
@@ -253,3 +297,105 @@ class Stock(Projection):
             .order_by(layers.c.seq)
         ).all()
         return [Layer(r.layer, r.quantity, r.value) for r in rows]
+
+    def report(
+        self,
+        conn: Connection,
+        products: Table,
+        *,
+        warehouse: str | None = None,
+        product_id: Any = None,
+        explain: Explanation | None = None,
+    ) -> dict[str, Any]:
+        """Per product and warehouse: on hand, reserved, available and FIFO value (names from
+        the products read model); the value per warehouse and in total. Quantities are not
+        added across products: their units differ."""
+        items = self["items"]
+        query = (
+            select(
+                items.c.product_id,
+                items.c.sku,
+                products.c.name,
+                products.c.unit,
+                items.c.warehouse,
+                items.c.on_hand,
+                items.c.reserved,
+                items.c.available,
+                items.c.value,
+            )
+            .select_from(items.outerjoin(products, products.c.id == items.c.product_id))
+            .order_by(items.c.sku, items.c.warehouse)
+        )
+        if warehouse is not None:
+            query = query.where(items.c.warehouse == warehouse)
+        if product_id is not None:
+            query = query.where(items.c.product_id == product_id)
+        rows = [dict(row) for row in conn.execute(query).mappings().all()]
+        by_warehouse: dict[str, Decimal] = {}
+        for row in rows:
+            by_warehouse[row["warehouse"]] = by_warehouse.get(row["warehouse"], NIL) + row["value"]
+        answer = {
+            "items": rows,
+            "by_warehouse": [{"warehouse": w, "value": v} for w, v in sorted(by_warehouse.items())],
+            "totals": {"items": len(rows), "value": sum(by_warehouse.values(), NIL)},
+        }
+        if explain is not None:
+            self._explain(explain, conn, answer, warehouse, product_id)
+        return attach(answer, explain)
+
+    def _explain(
+        self,
+        x: Explanation,
+        conn: Connection,
+        answer: dict[str, Any],
+        warehouse: str | None,
+        product_id: Any,
+    ) -> None:
+        """On hand and value by the movements (receipts add, issues take away), reserved by
+        the reservations, each per item; an item is counted by the event that tracked it."""
+        items, movements, reservations = self["items"], self["movements"], self["reservations"]
+
+        def shown(table: Table, *columns: Any) -> list[Any]:
+            query = select(table.c.product_id, table.c.warehouse, *columns)
+            if warehouse is not None:
+                query = query.where(table.c.warehouse == warehouse)
+            if product_id is not None:
+                query = query.where(table.c.product_id == product_id)
+            return list(conn.execute(query).all())
+
+        moved: dict[tuple[Any, str], tuple[list[Contribution], list[Contribution]]] = {}
+        for pid, wh, position, kind, quantity, value in shown(
+            movements,
+            movements.c.position,
+            movements.c.kind,
+            movements.c.quantity,
+            movements.c.value,
+        ):
+            quantities, values = moved.setdefault((pid, wh), ([], []))
+            quantities.append(Contribution(position, MOVED_BY[kind], quantity))
+            values.append(Contribution(position, MOVED_BY[kind], value))
+        held: dict[tuple[Any, str], list[Contribution]] = {}
+        for pid, wh, position, event, quantity in shown(
+            reservations, reservations.c.position, reservations.c.event, reservations.c.quantity
+        ):
+            held.setdefault((pid, wh), []).append(Contribution(position, event, quantity))
+        tracked = {
+            (pid, wh): Contribution(position, TRACKED, 1)
+            for pid, wh, position in shown(items, items.c.tracked_position)
+        }
+
+        per_warehouse: dict[str, list[Contribution]] = {}
+        for i, row in enumerate(answer["items"]):
+            key = (row["product_id"], row["warehouse"])
+            quantities, values = moved.get(key, ([], []))
+            reserved = held.get(key, [])
+            x.add(pointer("items", i, "on_hand"), quantities)
+            x.add(pointer("items", i, "reserved"), reserved)
+            x.add(pointer("items", i, "available"), [*quantities, *negated(reserved)])
+            x.add(pointer("items", i, "value"), values)
+            per_warehouse.setdefault(row["warehouse"], []).extend(values)
+        for i, row in enumerate(answer["by_warehouse"]):
+            x.add(pointer("by_warehouse", i, "value"), per_warehouse[row["warehouse"]])
+        keys = [(row["product_id"], row["warehouse"]) for row in answer["items"]]
+        x.count("/totals/items", [tracked[k] for k in keys])
+        x.add("/totals/value", [v for values in per_warehouse.values() for v in values])

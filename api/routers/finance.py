@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
-from api.deps import Reader, ServicesDep, read_model, require
+from api.deps import ExplainDep, Reader, ServicesDep, read_model, require
 from domain.errors import NotFound
 from projections import financial, receivables
 from projections.reconciliation import READ_MODELS, positions, reconcile
@@ -65,6 +65,7 @@ def customer_name(r: Reader, customer_id: UUID) -> str:
 def trial_balance(
     services: ServicesDep,
     r: Annotated[Reader, read_model("ledger", dated=True)],
+    explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
 ) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def trial_balance(
     credits, and the closing debit or credit balance; `balanced` when the totals agree."""
     start, end = resolve_period(r, date_from, date_to)
     return financial.trial_balance(
-        r.conn, r["ledger"]["lines"], services.business.chart, start, end
+        r.conn, r["ledger"]["lines"], services.business.chart, start, end, explain=explain
     )
 
 
@@ -80,6 +81,7 @@ def trial_balance(
 def income_statement(
     services: ServicesDep,
     r: Annotated[Reader, read_model("ledger", dated=True)],
+    explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
 ) -> dict[str, Any]:
@@ -87,7 +89,7 @@ def income_statement(
     profit."""
     start, end = resolve_period(r, date_from, date_to)
     return financial.income_statement(
-        r.conn, r["ledger"]["lines"], services.business.chart, start, end
+        r.conn, r["ledger"]["lines"], services.business.chart, start, end, explain=explain
     )
 
 
@@ -95,6 +97,7 @@ def income_statement(
 def balance_sheet(
     services: ServicesDep,
     r: Annotated[Reader, read_model("ledger", dated=True)],
+    explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
 ) -> dict[str, Any]:
@@ -102,7 +105,7 @@ def balance_sheet(
     (from `from`, else from the beginning) in equity, so that it balances."""
     start, end = resolve_period(r, date_from, date_to)
     return financial.balance_sheet(
-        r.conn, r["ledger"]["lines"], services.business.chart, start, end
+        r.conn, r["ledger"]["lines"], services.business.chart, start, end, explain=explain
     )
 
 
@@ -110,6 +113,7 @@ def balance_sheet(
 def general_ledger(
     services: ServicesDep,
     r: Annotated[Reader, read_model("ledger")],
+    explain: ExplainDep,
     account: Annotated[str, Query(description="account code, e.g. 120")],
     date_from: From = None,
     date_to: To = None,
@@ -132,6 +136,7 @@ def general_ledger(
         date_to,
         limit=limit,
         offset=offset,
+        explain=explain,
     )
 
 
@@ -139,6 +144,7 @@ def general_ledger(
 def cash_flow(
     services: ServicesDep,
     r: Annotated[Reader, read_model("ledger", "invoices")],
+    explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
     interval: Literal["day", "week", "month"] = "month",
@@ -151,10 +157,16 @@ def cash_flow(
     end = date_to or max(start, today + timedelta(days=30))
     if start > end:
         raise invalid("from", "must not be after to")
-    open_items = r["invoices"].open_as_of(r.conn)  # type: ignore[attr-defined]
     try:
         return receivables.cash_flow(
-            r.conn, r["ledger"]["lines"], services.business.chart, open_items, start, end, interval
+            r.conn,
+            r["ledger"]["lines"],
+            services.business.chart,
+            r["invoices"],  # type: ignore[arg-type]
+            start,
+            end,
+            interval,
+            explain=explain,
         )
     except ValueError as error:
         raise invalid("interval", str(error)) from None
@@ -163,6 +175,7 @@ def cash_flow(
 @router.get("/api/reports/profitability", dependencies=[require(*READERS, "sales")])
 def profitability(
     r: Annotated[Reader, read_model("profitability", "customers")],
+    explain: ExplainDep,
     by: Literal["order", "customer", "product"] = "order",
     date_from: From = None,
     date_to: To = None,
@@ -170,7 +183,7 @@ def profitability(
     """Revenue net of VAT (when invoiced), cost of goods sold (at FIFO cost, when shipped),
     gross margin and margin % per order, customer or product."""
     return r["profitability"].report(  # type: ignore[attr-defined,no-any-return]
-        r.conn, by, date_from=date_from, date_to=date_to, names=customer_names(r)
+        r.conn, by, date_from=date_from, date_to=date_to, names=customer_names(r), explain=explain
     )
 
 
@@ -178,6 +191,7 @@ def profitability(
 def receivables_aging(
     services: ServicesDep,
     r: Annotated[Reader, read_model("invoices", "payments", "customers", dated=True)],
+    explain: ExplainDep,
 ) -> dict[str, Any]:
     """Per customer, what was open at the end of today (or of the `as_of` moment's day, as the
     books stood then) by days past due
@@ -188,6 +202,7 @@ def receivables_aging(
         r["payments"],  # type: ignore[arg-type]
         r.moment.day if r.moment is not None else services.business.today(),
         customer_names(r),
+        explain=explain,
     )
 
 
@@ -196,6 +211,7 @@ def customer_statement(
     customer_id: UUID,
     services: ServicesDep,
     r: Annotated[Reader, read_model("ledger", "customers")],
+    explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
 ) -> dict[str, Any]:
@@ -214,6 +230,7 @@ def customer_statement(
         customer_id,
         date_from,
         date_to,
+        explain=explain,
     )
     return {"name": name, **statement}
 

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Query
 from pydantic import Field, model_validator
 from sqlalchemy import select
 
-from api.deps import CommandDep, Reader, read_model, require
+from api.deps import CommandDep, ExplainDep, Reader, read_model, require
 from api.routers.products import READERS, Price, Qty
 from api.schemas import Body, CommandAnswer, Page, PageParams, Public, paginate
 from domain.errors import NotFound
-from domain.values import round_money
 
 router = APIRouter(tags=["stock"])
 
@@ -24,7 +23,6 @@ RECEIVERS = ("warehouse", "purchasing")
 # (with its VAT) fits the read models' 64-bit cents.
 MAX_LINE_AMOUNT = Decimal(10) ** 13
 MAX_LINES = 500
-NIL = round_money(Decimal(0))
 
 
 def check_line_amount(quantity: Decimal | None, price: Decimal | None) -> None:
@@ -105,10 +103,18 @@ class StockTotals(Public):
     value: Decimal
 
 
+class Contribution(Public):
+    position: int
+    event: str
+    amount: str
+
+
 class StockReport(Public):
     items: list[StockRow]
     by_warehouse: list[WarehouseValue]
     totals: StockTotals
+    # Only with ?explain= (the route leaves out what was not set).
+    explain: dict[str, list[Contribution]] | None = None
 
 
 @router.post(
@@ -186,43 +192,25 @@ def list_movements(
     return paginate(r.conn, query, MovementPublic, page.limit, page.offset)
 
 
-@router.get("/api/reports/stock", response_model=StockReport, dependencies=[require(*READERS)])
+@router.get(
+    "/api/reports/stock",
+    response_model=StockReport,
+    response_model_exclude_unset=True,
+    dependencies=[require(*READERS)],
+)
 def stock_report(
     r: Annotated[Reader, read_model("stock", "products")],
+    explain: ExplainDep,
     warehouse: str | None = None,
     product_id: UUID | None = None,
 ) -> Any:
     """Per product and warehouse: on hand, reserved, available and FIFO value; the value per
     warehouse and in total (quantities are not added across products: their units differ)."""
-    items = r["stock"]["items"]
-    products = r["products"]["products"]
-    query = (
-        select(
-            items.c.product_id,
-            items.c.sku,
-            products.c.name,
-            products.c.unit,
-            items.c.warehouse,
-            items.c.on_hand,
-            items.c.reserved,
-            items.c.available,
-            items.c.value,
-        )
-        .select_from(items.outerjoin(products, products.c.id == items.c.product_id))
-        .order_by(items.c.sku, items.c.warehouse)
+    report = r["stock"].report(  # type: ignore[attr-defined]
+        r.conn,
+        r["products"]["products"],
+        warehouse=warehouse and warehouse.upper(),
+        product_id=product_id,
+        explain=explain,
     )
-    if warehouse is not None:
-        query = query.where(items.c.warehouse == warehouse.upper())
-    if product_id is not None:
-        query = query.where(items.c.product_id == product_id)
-    rows = [dict(row) for row in r.conn.execute(query).mappings().all()]
-    by_warehouse: dict[str, Decimal] = {}
-    for row in rows:
-        by_warehouse[row["warehouse"]] = by_warehouse.get(row["warehouse"], NIL) + row["value"]
-    return StockReport.model_validate(
-        {
-            "items": rows,
-            "by_warehouse": [{"warehouse": w, "value": v} for w, v in sorted(by_warehouse.items())],
-            "totals": {"items": len(rows), "value": sum(by_warehouse.values(), NIL)},
-        }
-    )
+    return StockReport.model_validate(report)
