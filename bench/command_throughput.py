@@ -25,15 +25,16 @@ and the command under other settings (`--variants`):
   cache-ff      AGGREGATE_CACHE_MAXSIZE=10000 with fast-forward (each get still asks the
                 store for newer events; safe with many processes)
   cache-nocopy  cache, and DEEPCOPY_FROM_AGGREGATE_CACHE=n: commands act on the cached
-                aggregate itself (the copy costs more than reading one event from SQLite);
-                safe only if a failed command evicts what it touched (domain/core.py)
+                aggregate itself (the deep copy costs about half of what the cache saves);
+                safe only if commands on one aggregate never run at the same time and a
+                failed command evicts what it touched (domain/core.py)
   no-assert     the library's projector without its `isinstance(event, <Protocol>)`
                 assert (what `python -O` gives, or a projector_func passed to get())
   no-preping    POSTGRES_PRE_PING=n (PostgreSQL only: no round trip to check each
                 connection taken from the pool)
   best          cache-nocopy + no-assert (+ no-preping on PostgreSQL)
 
-Run:  .venv/bin/python bench/command_throughput.py               (SQLite and PostgreSQL)
+Run:  .venv/bin/python bench/command_throughput.py     (SQLite and PostgreSQL, about 4 minutes)
       .venv/bin/python bench/command_throughput.py --backend sqlite --commands 5000 --runs 7
 """
 
