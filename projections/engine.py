@@ -36,6 +36,9 @@ tracking_table = Table(
     Column("name", String(100), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("position", Integer, nullable=False),
+    # Bumped whenever the tables are replaced under a runner's feet (a reset, a side-by-side
+    # take-over): a runner that cached rows of the old tables then notices and reloads.
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 _ABSENT = object()
@@ -378,17 +381,22 @@ class Projection:
     version: ClassVar[int] = 1
     handles: ClassVar[tuple[type, ...]] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "") -> None:
+        self.variant = variant
         self.metadata = MetaData()
         self.tables: dict[str, Table] = {}
         self.define_tables()
         self.topics = frozenset(get_topic(cls) for cls in self.handles)
 
     def table(self, short_name: str, *columns: Any, **kwargs: Any) -> Table:
-        """Declare a table; its name carries the projection's version so that a new version
-        can be built beside the old one."""
+        """Declare a table; its name carries the projection's version (and variant, for a
+        build beside the live one) so that a new build can be made beside the old one."""
+        variant = f"_{self.variant}" if self.variant else ""
         table = Table(
-            f"rm_{self.name}_v{self.version}_{short_name}", self.metadata, *columns, **kwargs
+            f"rm_{self.name}_v{self.version}{variant}_{short_name}",
+            self.metadata,
+            *columns,
+            **kwargs,
         )
         self.tables[short_name] = table
         return table
@@ -403,8 +411,12 @@ class Projection:
         return self.tables[short_name]
 
     @property
+    def tracking_name(self) -> str:
+        return f"{self.name}:{self.variant}" if self.variant else self.name
+
+    @property
     def key(self) -> tuple[str, int]:
-        return (self.name, self.version)
+        return (self.tracking_name, self.version)
 
     def __repr__(self) -> str:
         return f"<projection {self.name} v{self.version}>"

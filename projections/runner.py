@@ -73,6 +73,7 @@ class Runner:
         self.failed: dict[str, str] = {}
         self._positions: dict[str, int] | None = None
         self._known: dict[Any, Any] | None = None
+        self._generations: dict[str, int] = {}
         self._complete: dict[Any, set[Any]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -94,10 +95,17 @@ class Runner:
         wanted = {p.key for p in self.projections}
         with self.reads.writer.connect() as conn:
             rows = conn.execute(
-                select(tracking_table.c.name, tracking_table.c.version, tracking_table.c.position)
+                select(
+                    tracking_table.c.name,
+                    tracking_table.c.version,
+                    tracking_table.c.position,
+                    tracking_table.c.generation,
+                )
             ).all()
-        found = {(n, v): pos for n, v, pos in rows if (n, v) in wanted}
-        return {p.name: found.get(p.key, 0) for p in self.projections}
+        found = {(n, v): (pos, gen) for n, v, pos, gen in rows if (n, v) in wanted}
+        self._generations = {p.name: found.get(p.key, (0, 0))[1] for p in self.projections}
+        self._known = None  # rows cached from tables that may since have been replaced
+        return {p.name: found.get(p.key, (0, 0))[0] for p in self.projections}
 
     def step(self, stop: int | None = None) -> int:
         """Apply the next batch of events to every active projection; returns how many
@@ -210,9 +218,10 @@ class Runner:
                 moved = conn.execute(
                     update(tracking_table)
                     .where(
-                        tracking_table.c.name == p.name,
+                        tracking_table.c.name == p.tracking_name,
                         tracking_table.c.version == p.version,
                         tracking_table.c.position == old,
+                        tracking_table.c.generation == self._generations[p.name],
                     )
                     .values(position=last)
                 ).rowcount

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Engine, delete, insert, select, text
+from sqlalchemy import Engine, delete, insert, inspect, select, text
 
 from domain.settings import backend_of
 from projections.db import make_engine
@@ -33,22 +33,38 @@ class ReadStore:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7316170823)"))
             TRACKING.create_all(conn)
+            self._upgrade_tracking(conn)
             for projection in self.projections.values():
                 projection.metadata.create_all(conn)
                 self._ensure_tracking(conn, projection)
 
     @staticmethod
-    def _ensure_tracking(conn, projection: Projection) -> None:  # type: ignore[no-untyped-def]
+    def _upgrade_tracking(conn) -> None:  # type: ignore[no-untyped-def]
+        """Tracking tables made before the `generation` column existed get it."""
+        columns = {c["name"] for c in inspect(conn).get_columns(tracking_table.name)}
+        if "generation" not in columns:
+            conn.execute(
+                text(
+                    "ALTER TABLE projection_tracking "
+                    "ADD COLUMN generation INTEGER NOT NULL DEFAULT 0"
+                )
+            )
+
+    @staticmethod
+    def _ensure_tracking(conn, projection: Projection, generation: int = 0) -> None:  # type: ignore[no-untyped-def]
         exists = conn.execute(
             select(tracking_table.c.position).where(
-                tracking_table.c.name == projection.name,
+                tracking_table.c.name == projection.tracking_name,
                 tracking_table.c.version == projection.version,
             )
         ).first()
         if exists is None:
             conn.execute(
                 insert(tracking_table).values(
-                    name=projection.name, version=projection.version, position=0
+                    name=projection.tracking_name,
+                    version=projection.version,
+                    position=0,
+                    generation=generation,
                 )
             )
 
@@ -57,22 +73,22 @@ class ReadStore:
         with self.writer.begin() as conn:
             projection.metadata.drop_all(conn)
             projection.metadata.create_all(conn)
-            conn.execute(
-                delete(tracking_table).where(
-                    tracking_table.c.name == projection.name,
-                    tracking_table.c.version == projection.version,
-                )
+            row = (
+                tracking_table.c.name == projection.tracking_name,
+                tracking_table.c.version == projection.version,
             )
-            self._ensure_tracking(conn, projection)
+            generation = conn.execute(select(tracking_table.c.generation).where(*row)).scalar()
+            conn.execute(delete(tracking_table).where(*row))
+            self._ensure_tracking(conn, projection, (generation or 0) + 1)
 
     def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
-        wanted = {n: self.projections[n].version for n in (names or self.projections)}
+        wanted = {self.projections[n].key: n for n in (names or self.projections)}
         with self.reader.connect() as conn:
             rows = conn.execute(
                 select(tracking_table.c.name, tracking_table.c.version, tracking_table.c.position)
             ).all()
-        found = {name: pos for name, version, pos in rows if wanted.get(name) == version}
-        return {name: found.get(name, 0) for name in wanted}
+        found = {wanted[(n, v)]: pos for n, v, pos in rows if (n, v) in wanted}
+        return {name: found.get(name, 0) for name in wanted.values()}
 
     def wait_for(
         self,

@@ -194,10 +194,19 @@ def _progress_printer(label: str) -> Callable[[Any], None]:
 @projections.command("rebuild")
 @click.argument("name", required=False)
 @click.option("--all", "rebuild_all", is_flag=True, help="rebuild every read model")
+@click.option(
+    "--side-by-side",
+    is_flag=True,
+    help="build into new tables while the old ones keep serving; swap when caught up",
+)
 @db_option
-def projections_rebuild(name: str | None, rebuild_all: bool, database_url: str) -> None:
-    """Drop a read model and rebuild it from position 0 in batches."""
+def projections_rebuild(
+    name: str | None, rebuild_all: bool, side_by_side: bool, database_url: str
+) -> None:
+    """Rebuild a read model (or --all) from position 0 in batches. Plain: its tables are
+    dropped first. --side-by-side: queries keep the old tables until the new build takes over."""
     from projections.runner import Runner
+    from projections.sidebyside import TakeOverFailed, rebuild_beside
 
     services = open_services(database_url)
     try:
@@ -206,7 +215,24 @@ def projections_rebuild(name: str | None, rebuild_all: bool, database_url: str) 
             raise click.UsageError(f"name one read model ({', '.join(known)}) or pass --all")
         if name and name not in known:
             raise click.UsageError(f"unknown read model {name!r}; known: {', '.join(known)}")
-        chosen = [services.reads[n] for n in (known if rebuild_all else [name])]  # type: ignore[list-item]
+        chosen = [services.reads[n] for n in (known if rebuild_all else [str(name)])]
+        if side_by_side:
+            for projection in chosen:
+                try:
+                    done = rebuild_beside(
+                        services.business,
+                        services.settings.reads_url,
+                        projection,
+                        on_progress=_progress_printer(projection.name),
+                    )
+                except TakeOverFailed as error:
+                    raise click.ClickException(str(error)) from None
+                click.echo("", err=True)
+                click.echo(
+                    f"rebuilt {projection.name} beside the live one ({done} positions) "
+                    "and swapped it in"
+                )
+            return
         for projection in chosen:
             services.reads.reset(projection)
         runner = Runner(services.business, services.reads, chosen, batch_size=5000)
