@@ -8,7 +8,9 @@ makes the retry safe) and answers repeats of an idempotency key with the first a
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -16,11 +18,17 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.persistence import IntegrityError
 
 from domain import context
 from domain.base import Entity
+from domain.caching import CheckedRepository, head_reader
 from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, IdempotencyKeyReused, NotFound, VersionMismatch
 from domain.ledger.chart import CHARTS, Chart
@@ -63,6 +71,47 @@ class Core(Application):
         super().__init__(env)
         self.chart: Chart = CHARTS[self.env.get("TEKIL_CHART") or "tdhp"]
         self.timezone = ZoneInfo(self.env.get("TEKIL_TIMEZONE") or "Europe/Istanbul")
+        # With an aggregate cache that hands out its own objects (the embedded, one-process
+        # SQLite set-up, see domain/settings.py), commands take turns — SQLite writes one at a
+        # time anyway — and a command that fails drops what it loaded from the cache, so that
+        # no half-made change survives it.
+        repository = self.repository
+        self._shared_cache = (
+            repository.cache is not None
+            and not repository.fastforward
+            and not repository.deepcopy_from_cache
+        )
+        self._turn = threading.RLock() if self._shared_cache else contextlib.nullcontext()
+        self._loaded: list[UUID] = []
+
+    def construct_repository(self) -> Repository:
+        repository = super().construct_repository()
+        if repository.cache is None or repository.fastforward or repository.deepcopy_from_cache:
+            return repository
+        return CheckedRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=repository.cache.maxsize,  # type: ignore[attr-defined]
+            fastforward=False,
+            deepcopy_from_cache=False,
+            head=head_reader(self.recorder),
+        )
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save, for aggregates only: its runtime Protocol checks on every
+        object cost more than the rest of collecting the events."""
+        if kwargs or not all(o is None or isinstance(o, Entity) for o in objs):
+            recordings = super().save(*objs, **kwargs)
+        else:
+            processing = ProcessingEvent[UUID]()
+            for aggregate in objs:
+                if aggregate is not None:
+                    processing.events.extend(aggregate.collect_events())
+                    processing.aggregates[aggregate.id] = aggregate
+            recordings = self._record(processing)
+        if recordings and isinstance(self.repository, CheckedRepository):
+            self.repository.saved(recordings[0].notification.id, recordings[-1].notification.id)
+        return recordings
 
     def today(self) -> date:
         """The business date now, where the business is (decided in commands, never in apply)."""
@@ -70,21 +119,37 @@ class Core(Application):
 
     def execute(self, decide: Callable[[], Result]) -> Result:
         ctx = context.current()
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            if ctx.idempotency_key:
-                earlier = self._earlier_answer(ctx)
-                if earlier is not None:
-                    return earlier
-            try:
-                return decide()
-            except IntegrityError:
-                # Another command saved one of our aggregates (or claimed the same unique
-                # key) first. Re-deciding from fresh state is safe: nothing of ours was saved.
-                if attempt == MAX_ATTEMPTS:
-                    raise Conflict(
-                        "the same records were changed concurrently; try again"
-                    ) from None
+        with self._turn:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                if ctx.idempotency_key:
+                    earlier = self._earlier_answer(ctx)
+                    if earlier is not None:
+                        return earlier
+                self._loaded = []
+                try:
+                    return decide()
+                except IntegrityError:
+                    # Another command (perhaps in another process) saved one of our aggregates
+                    # or claimed the same unique key first. Re-deciding from fresh state is
+                    # safe: nothing of ours was saved.
+                    self._forget_loaded()
+                    if attempt == MAX_ATTEMPTS:
+                        raise Conflict(
+                            "the same records were changed concurrently; try again"
+                        ) from None
+                except BaseException:
+                    self._forget_loaded()
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _forget_loaded(self) -> None:
+        if self._shared_cache:
+            cache = self.repository.cache
+            assert cache is not None
+            for aggregate_id in self._loaded:
+                with contextlib.suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
+        self._loaded = []
 
     def _earlier_answer(self, ctx: context.CommandContext) -> Result | None:
         assert ctx.idempotency_key is not None
@@ -105,6 +170,7 @@ class Core(Application):
         )
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str | None = None) -> A:
+        self._loaded.append(aggregate_id)
         try:
             aggregate: Entity = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -114,6 +180,7 @@ class Core(Application):
         return aggregate
 
     def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        self._loaded.append(aggregate_id)
         try:
             aggregate: Entity = self.repository.get(aggregate_id)
         except AggregateNotFoundError:

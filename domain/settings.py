@@ -85,6 +85,12 @@ def store_env(url: str, *, create_tables: bool = False) -> dict[str, str]:
             "SQLITE_DBNAME": sqlite_path(url),
             "SQLITE_LOCK_TIMEOUT": "30",
             "CREATE_TABLE": create,
+            # Embedded: one process writes, so aggregates stay in memory between commands
+            # (a save puts them back). A write from another process is caught by the version
+            # check at save, and the command is re-decided from the store (domain/core.py).
+            "AGGREGATE_CACHE_MAXSIZE": "20000",
+            "AGGREGATE_CACHE_FASTFORWARD": "n",
+            "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
         }
     pg = postgres_params(url)
     return {

@@ -1,0 +1,60 @@
+"""The aggregate cache of the embedded (one-process SQLite) set-up: aggregates stay in memory
+between commands, and the store's head, checked before each load, tells when anybody else
+wrote (then the cache is emptied). See docs/decisions/0001-one-store-and-commands.md."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from eventsourcing.application import LRUCache, Repository
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+
+class CheckedRepository(Repository):
+    """A repository whose cache hands out its own objects (no copy, no re-reading of the store)
+    — and, before it does, checks that the store's head is where this process left it: a
+    write by anyone else empties the cache."""
+
+    def __init__(self, *args: Any, head: Callable[[], int | None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head = head
+        self._seen: int | None = None
+
+    def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
+        if self.cache is not None and kwargs.get("version") is None:
+            head = self._head()
+            if head != self._seen:
+                self.cache = LRUCache(maxsize=self.cache.maxsize)  # type: ignore[attr-defined]
+                self._seen = head
+        return super().get(aggregate_id, **kwargs)
+
+    def saved(self, first: int, last: int) -> None:
+        """This process recorded positions first..last: the cache still knows the store, if
+        nobody wrote in between."""
+        self._seen = last if self._seen is not None and first == self._seen + 1 else None
+
+
+def head_reader(recorder: ApplicationRecorder) -> Callable[[], int | None]:
+    """The store's head, read as cheaply as the backend allows (before every load from
+    the cache): on SQLite a connection of its own, outside any transaction."""
+    if not isinstance(recorder, SQLiteApplicationRecorder):
+        return recorder.max_notification_id
+    connection = sqlite3.connect(
+        recorder.datastore.pool.db_name,
+        uri=True,
+        check_same_thread=False,
+        isolation_level=None,
+    )
+    statement = f"SELECT MAX(rowid) FROM {recorder.events_table_name}"  # noqa: S608
+    lock = threading.Lock()
+
+    def head() -> int | None:
+        with lock:
+            row = connection.execute(statement).fetchone()
+        return row[0] if row else None
+
+    return head
