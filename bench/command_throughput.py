@@ -10,16 +10,23 @@ run and its median reported.
 Besides the headline (the application as configured in domain/settings.py), the script
 measures where the time goes:
 
-  recorder      the library's write path alone: `recorder.insert_events([one event])`
-  read          the library's read path alone: `recorder.select_events(id)`
+  recorder      the store's write path alone: `recorder.insert_events([one event])`
+  read          the store's read path alone: `recorder.select_events(id)`
   get           `repository.get(id)`: read, decode, and rebuild the aggregate
   save          `app.save(aggregate)` after `complete()` (encode and write), no command loop
+  lib-recorder, lib-read  (PostgreSQL, with the `library` variant) the same two with
+                eventsourcing's own recorder and the pool's pre-ping, as tekil ran before
+                domain/pgstore.py
   recorder-1rt  (PostgreSQL) the recorder's lock + NOTIFY + INSERT ... RETURNING done in one
-                round trip by a server-side function, to show what the write could cost
+                round trip by a server-side function called on a connection of its own (no
+                pool, no recorder): the floor for the write
 
 and the command under other settings (`--variants`):
 
-  default       as tekil runs today
+  default       as tekil runs today (on PostgreSQL: domain/pgstore.py's recorder, one round
+                trip per save, and no pre-ping)
+  library       (PostgreSQL) eventsourcing's own recorder with POSTGRES_PRE_PING=y: as tekil
+                ran before domain/pgstore.py
   cache         AGGREGATE_CACHE_MAXSIZE=10000, AGGREGATE_CACHE_FASTFORWARD=n (aggregates
                 stay in memory after a save; safe only with one writing process)
   cache-ff      AGGREGATE_CACHE_MAXSIZE=10000 with fast-forward (each get still asks the
@@ -30,9 +37,9 @@ and the command under other settings (`--variants`):
                 failed command evicts what it touched (domain/core.py)
   no-assert     the library's projector without its `isinstance(event, <Protocol>)`
                 assert (what `python -O` gives, or a projector_func passed to get())
-  no-preping    POSTGRES_PRE_PING=n (PostgreSQL only: no round trip to check each
-                connection taken from the pool)
-  best          cache-nocopy + no-assert (+ no-preping on PostgreSQL)
+  preping       POSTGRES_PRE_PING=y (PostgreSQL only: a round trip to check each
+                connection taken from the pool, instead of pgstore's look at its socket)
+  best          cache-nocopy + no-assert
 
 Run:  .venv/bin/python bench/command_throughput.py     (SQLite and PostgreSQL, about 4 minutes)
       .venv/bin/python bench/command_throughput.py --backend sqlite --commands 5000 --runs 7
@@ -65,8 +72,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cache-ff": {"env": {"AGGREGATE_CACHE_MAXSIZE": "10000"}, "warm": True},
     "cache-nocopy": {"env": NO_COPY},
     "no-assert": {"env": {}, "no_assert": True},
-    "no-preping": {"env": {"POSTGRES_PRE_PING": "n"}, "backends": ("postgresql",)},
-    "best": {"env": NO_COPY, "no_assert": True, "pg_env": {"POSTGRES_PRE_PING": "n"}},
+    "library": {
+        "env": {"APPLICATION_RECORDER_TOPIC": "", "POSTGRES_PRE_PING": "y"},
+        "backends": ("postgresql",),
+    },
+    "preping": {"env": {"POSTGRES_PRE_PING": "y"}, "backends": ("postgresql",)},
+    "best": {"env": NO_COPY, "no_assert": True},
 }
 ACTOR = "bench"
 
@@ -231,8 +242,16 @@ def commands(business: Business, ids: list[uuid.UUID], name: str) -> None:
             business.complete_activity(i)
 
 
-def phases(business: Business, ids: list[uuid.UUID], topic: str, state: bytes) -> dict[str, float]:
-    """Per-operation rates of the pieces a command is made of."""
+def phases(
+    business: Business,
+    ids: list[uuid.UUID],
+    topic: str,
+    state: bytes,
+    prefix: str = "",
+    store_only: bool = False,
+) -> dict[str, float]:
+    """Per-operation rates of the pieces a command is made of (with `store_only`, only the
+    recorder's read and write)."""
     recorder = business.recorder
     out: dict[str, float] = {}
 
@@ -244,7 +263,18 @@ def phases(business: Business, ids: list[uuid.UUID], topic: str, state: bytes) -
         for i in ids:
             business.repository.get(i)
 
-    out["read"] = rate(len(ids), read, "read")
+    def write() -> None:
+        for e in events:
+            recorder.insert_events([e])
+
+    events = [
+        StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic=topic, state=state)
+        for _ in ids
+    ]
+    out[prefix + "read"] = rate(len(ids), read, prefix + "read")
+    if store_only:
+        out[prefix + "recorder"] = rate(len(ids), write, prefix + "recorder")
+        return out
     out["get"] = rate(len(ids), get, "get")
     aggregates = [business.repository.get(i) for i in ids]
 
@@ -255,15 +285,6 @@ def phases(business: Business, ids: list[uuid.UUID], topic: str, state: bytes) -
                 business.save(a)
 
     out["save"] = rate(len(ids), save, "save")
-    events = [
-        StoredEvent(originator_id=uuid.uuid4(), originator_version=1, topic=topic, state=state)
-        for _ in ids
-    ]
-
-    def write() -> None:
-        for e in events:
-            recorder.insert_events([e])
-
     out["recorder"] = rate(len(ids), write, "recorder")
     return out
 
@@ -295,13 +316,15 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     variants = [v for v in args.variants if backend in VARIANTS[v].get("backends", (backend,))]
     with store(backend, pg_url=args.pg_url, directory=args.dir) as url:
         settings = Settings(database_url=url)
+        open_business(settings, create_tables=True).close()  # as `tekil db init` does
         businesses: dict[str, Business] = {}
         for name in variants:
             spec = VARIANTS[name]
             env = dict(spec["env"])
             if backend == "postgresql":
                 env.update(spec.get("pg_env", {}))
-            businesses[name] = open_business(settings, create_tables=not businesses, **env)
+            businesses[name] = open_business(settings, **env)
+        library = businesses.get("library") if backend == "postgresql" else None
         main = businesses[variants[0]]
         topic, state = sample_event(main)
         if backend == "sqlite":
@@ -315,6 +338,8 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         results.update({f"command:{v}": [] for v in variants})
         if args.phases:
             results.update({k: [] for k in ("read", "get", "save", "recorder")})
+            if library is not None:
+                results.update({"lib-read": [], "lib-recorder": []})
             if backend == "postgresql":
                 results["recorder-1rt"] = []
         ratios: dict[str, list[float]] = {v: [] for v in variants}
@@ -357,6 +382,10 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 phase_ids = set_up(main, n)
                 for k, value in phases(main, phase_ids, topic, state).items():
                     results[k].append(value)
+                if library is not None:
+                    measured = phases(library, phase_ids, topic, state, "lib-", store_only=True)
+                    for k, value in measured.items():
+                        results[k].append(value)
                 if isinstance(raw, RawPostgres):
                     results["recorder-1rt"].append(raw.one_round_trip(main, n, topic, state))
                 for k in CPU:
@@ -419,7 +448,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--variants",
-        default="default,cache,cache-ff,cache-nocopy,no-assert,no-preping,best",
+        default="default,library,cache,cache-ff,cache-nocopy,no-assert,preping,best",
         help="comma-separated, first is the headline (default: all)",
     )
     parser.add_argument(

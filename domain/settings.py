@@ -105,6 +105,12 @@ def store_env(url: str, *, create_tables: bool = False) -> dict[str, str]:
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "POSTGRES_POOL_SIZE": "10",
         "POSTGRES_MAX_OVERFLOW": "10",
-        "POSTGRES_PRE_PING": "yes",
+        # Our recorder (domain/pgstore.py): a command's events in one round trip, with the
+        # library's table lock, NOTIFY and errors. The factory resolves this topic for the
+        # application recorder (eventsourcing.postgres.PostgresFactory.application_recorder).
+        "APPLICATION_RECORDER_TOPIC": "domain.pgstore:TekilPostgresRecorder",
+        # No round trip per connection checkout: the recorder gives the pool a check that
+        # looks at the socket instead (pgstore.check_idle_connection).
+        "POSTGRES_PRE_PING": "no",
         "CREATE_TABLE": create,
     }
