@@ -1,11 +1,13 @@
-"""Direct reads of the store's notification log where the library has no call for them: the
-position of one aggregate event, and a wake-up on PostgreSQL's NOTIFY."""
+"""Direct reads of the store's notification log where the library has no call for them (the
+position of one aggregate event, a wake-up on PostgreSQL's NOTIFY) or is slower than it need
+be (reading the log in bulk on SQLite)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -50,6 +52,75 @@ def position_of(business: Business, originator_id: UUID, version: int) -> int | 
         if len(page) < 1000:
             return None
         start = page[-1].id + 1
+
+
+class LogEntry:
+    """One notification of the log, as `select_notifications` gives it (the same attributes),
+    made cheaply: a rebuild reads every event of the log, a million of them at a time."""
+
+    __slots__ = ("id", "originator_id", "originator_version", "state", "topic")
+
+    def __init__(
+        self, id: int, originator_id: UUID, originator_version: int, topic: str, state: bytes
+    ) -> None:
+        self.id = id
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.topic = topic
+        self.state = state
+
+
+def read_log(
+    recorder: Any,
+    start: int,
+    limit: int,
+    stop: int | None = None,
+    topics: Sequence[str] = (),
+) -> Sequence[Any]:
+    """The notifications from `start` (inclusive) up to `stop`, at most `limit` of them, only
+    of `topics` if given: `recorder.select_notifications`, with a plain SELECT on SQLite (no
+    row objects, no frozen dataclasses: about three times as fast)."""
+    if not (
+        isinstance(recorder, SQLiteApplicationRecorder)
+        and recorder.datastore.originator_id_type == "uuid"
+    ):
+        return recorder.select_notifications(start=start, limit=limit, stop=stop, topics=topics)
+    sql = (
+        "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+        f"FROM {recorder.events_table_name} WHERE rowid >= ?"
+    )
+    params: list[Any] = [start]
+    if stop is not None:
+        sql += " AND rowid <= ?"
+        params.append(stop)
+    if topics:
+        sql += f" AND topic IN ({','.join('?' * len(topics))})"
+        params += list(topics)
+    sql += " ORDER BY rowid LIMIT ?"
+    params.append(limit)
+    with recorder.datastore.transaction(commit=False) as c:
+        cursor = c.sqlite_cursor if hasattr(c, "sqlite_cursor") else c
+        cursor.row_factory = None
+        cursor.execute(sql, params)
+        return [LogEntry(i, UUID(o), v, t, s) for i, o, v, t, s in cursor.fetchall()]
+
+
+def read_raw(
+    recorder: Any, start: int, limit: int
+) -> list[tuple[int, str, int, str, bytes]] | None:
+    """(position, aggregate id as 32 hex digits, version, topic, state) from `start`, at most
+    `limit`, on SQLite; None elsewhere (use `select_notifications`)."""
+    if not isinstance(recorder, SQLiteApplicationRecorder):
+        return None
+    sql = (
+        "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+        f"FROM {recorder.events_table_name} WHERE rowid >= ? ORDER BY rowid LIMIT ?"
+    )
+    with recorder.datastore.transaction(commit=False) as c:
+        cursor = c.sqlite_cursor if hasattr(c, "sqlite_cursor") else c
+        cursor.row_factory = None
+        cursor.execute(sql, (start, limit))
+        return cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def max_position(business: Business) -> int:

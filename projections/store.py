@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Engine, delete, insert, inspect, select, text
+from sqlalchemy.schema import CreateTable
 
 from domain.settings import backend_of
 from projections.db import make_engine
@@ -26,17 +27,35 @@ class ReadStore:
     def __getitem__(self, name: str) -> Projection:
         return self.projections[name]
 
-    def create_tables(self) -> None:
+    def create_tables(self, *, indexes: bool = True) -> None:
         """Create what is missing (safe to repeat, and from several processes at once: on
-        PostgreSQL they take turns on an advisory lock)."""
+        PostgreSQL they take turns on an advisory lock). `indexes=False` leaves out the
+        secondary indexes (a rebuild that nobody queries until `create_indexes`)."""
         with self.writer.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7316170823)"))
             TRACKING.create_all(conn)
             self._upgrade_tracking(conn)
             for projection in self.projections.values():
-                projection.metadata.create_all(conn)
+                if indexes:
+                    projection.metadata.create_all(conn)
+                    # Indexes of tables a rebuild left without them (it stopped half-way).
+                    for table in projection.metadata.sorted_tables:
+                        for index in table.indexes:
+                            index.create(conn, checkfirst=True)
+                else:
+                    for table in projection.metadata.sorted_tables:
+                        conn.execute(CreateTable(table, if_not_exists=True))
                 self._ensure_tracking(conn, projection)
+
+    def create_indexes(self, projections: Iterable[Projection] | None = None) -> None:
+        """The secondary indexes `create_tables(indexes=False)` left out (built from the rows
+        at once: cheaper than keeping them up to date row by row)."""
+        with self.writer.begin() as conn:
+            for projection in projections or self.projections.values():
+                for table in projection.metadata.sorted_tables:
+                    for index in table.indexes:
+                        index.create(conn, checkfirst=True)
 
     @staticmethod
     def _upgrade_tracking(conn) -> None:  # type: ignore[no-untyped-def]
@@ -68,11 +87,16 @@ class ReadStore:
                 )
             )
 
-    def reset(self, projection: Projection) -> None:
-        """Drop and recreate a projection's tables, and start it again from position 0."""
+    def reset(self, projection: Projection, *, indexes: bool = True) -> None:
+        """Drop and recreate a projection's tables, and start it again from position 0
+        (`indexes=False`: without secondary indexes, for `create_indexes` once rebuilt)."""
         with self.writer.begin() as conn:
             projection.metadata.drop_all(conn)
-            projection.metadata.create_all(conn)
+            if indexes:
+                projection.metadata.create_all(conn)
+            else:
+                for table in projection.metadata.sorted_tables:
+                    conn.execute(CreateTable(table))
             row = (
                 tracking_table.c.name == projection.tracking_name,
                 tracking_table.c.version == projection.version,

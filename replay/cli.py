@@ -205,7 +205,7 @@ def projections_rebuild(
 ) -> None:
     """Rebuild a read model (or --all) from position 0 in batches. Plain: its tables are
     dropped first. --side-by-side: queries keep the old tables until the new build takes over."""
-    from projections.runner import Runner
+    from projections.runner import rebuild
     from projections.sidebyside import TakeOverFailed, rebuild_beside
 
     services = open_services(database_url)
@@ -233,11 +233,10 @@ def projections_rebuild(
                     "and swapped it in"
                 )
             return
-        for projection in chosen:
-            services.reads.reset(projection)
-        runner = Runner(services.business, services.reads, chosen, batch_size=5000)
         label = "all" if rebuild_all else str(name)
-        events = runner.catch_up(on_progress=_progress_printer(label))
+        events = rebuild(
+            services.business, services.reads, chosen, on_progress=_progress_printer(label)
+        )
         click.echo("", err=True)
         click.echo(f"rebuilt {', '.join(p.name for p in chosen)} from {events} events")
     finally:
