@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any
 import click
 
 from api.services import Services
-from replay.chain import CHECKPOINT_EVERY, Seal, seal, verify_chain
+from replay.chain import CHECKPOINT_EVERY, Seal, seal
 from replay.common import catch_up, db_option, open_services
 from replay.transfer import ImportRefused, import_lines, write_export
 
@@ -144,6 +145,10 @@ def ask(services: Services, path: str, params: dict[str, str]) -> tuple[int, Any
 
 # -- seal and verify ------------------------------------------------------------------------
 
+# From this many events, `verify` uses a second process (below, starting one costs more than
+# it saves).
+PARALLEL_FROM = 20_000
+
 
 @audit.command("seal")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
@@ -182,6 +187,14 @@ def audit_seal(out: Path, every: int, database_url: str) -> None:
     show_default=True,
     help="check that the read models agree with the ledger",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="processes: 2 checks the hash chain (and the audit trail) in a second process "
+    f"while this one rebuilds the other read models; default 2 from {PARALLEL_FROM:,} "
+    "events on a machine with several cores, else 1",
+)
 @db_option
 @click.pass_context
 def audit_verify(
@@ -189,46 +202,65 @@ def audit_verify(
     against: Path | None,
     read_models: bool,
     reconcile: bool,
+    jobs: int | None,
     database_url: str,
 ) -> None:
     """Prove the store intact (hash chain, and the seal file if given), every read model
     equal to a fresh rebuild, and the reconciliation. Exit code 1 when anything fails."""
     from projections.reconciliation import READ_MODELS, positions
     from projections.reconciliation import reconcile as run_reconciliation
-    from replay.verify import compare_read_models
+    from replay.verify import verify_everything
 
     services = open_services(database_url)
     failed = False
     began = time.monotonic()
     try:
         sealed = Seal.load(against) if against else None
-        findings, covered = verify_chain(services.business, services.chain, sealed)
         head = services.business.recorder.max_notification_id() or 0
+        if jobs is None:
+            jobs = 2 if head >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 else 1
+        store, models = verify_everything(
+            services.business,
+            services.reads,
+            services.chain,
+            services.settings,
+            sealed,
+            read_models=read_models,
+            jobs=jobs,
+        )
+        findings, covered = store.findings, store.covered
+        took = f"({store.seconds:.1f} s)"
         for finding in findings:
             click.echo(f"FAIL store: {finding}")
         failed |= bool(findings)
-        if not findings:
-            if covered:
-                click.echo(
-                    f"ok   store: {covered} sealed events intact"
-                    + (f", and the seal file {against} agrees" if against else "")
-                )
-            else:
-                click.echo("ok   store: nothing sealed yet (run `tekil audit seal --out FILE`)")
+        if findings:
+            click.echo(f"FAIL store: {len(findings)} findings {took}")
+        elif covered:
+            click.echo(
+                f"ok   store: {covered} sealed events intact"
+                + (f", and the seal file {against} agrees" if against else "")
+                + f" {took}"
+            )
+        else:
+            click.echo(f"ok   store: nothing sealed yet (run `tekil audit seal --out FILE`) {took}")
         if head and covered < head and not findings:
             click.echo(f"     store: events after the last seal are not covered yet (head {head})")
-        if read_models:
-            differences, at = compare_read_models(services.business, services.reads)
+        if models is not None:
+            differences, at = models.differences, models.positions
+            took = f"({models.seconds:.1f} s)"
             for difference in differences:
                 click.echo(f"FAIL read model {difference}")
             failed |= bool(differences)
-            if not differences:
+            if differences:
+                click.echo(f"FAIL read models: {len(differences)} differences {took}")
+            else:
                 click.echo(
                     f"ok   read models: {len(at)} equal a fresh rebuild "
                     f"(at positions {min(at.values(), default=0)}-"
-                    f"{max(at.values(), default=0)})"
+                    f"{max(at.values(), default=0)}) {took}"
                 )
         if reconcile:
+            part = time.monotonic()
             catch_up(services)
             models = {n: services.reads[n] for n in READ_MODELS if n in services.reads.projections}
             with services.reads.reader.connect() as conn:
@@ -243,8 +275,11 @@ def audit_verify(
                         f"{check['ledger_amount']}"
                     )
             failed |= not report["ok"]
+            took = f"({time.monotonic() - part:.1f} s)"
             if report["ok"]:
-                click.echo(f"ok   reconciliation: {len(report['checks'])} checks agree")
+                click.echo(f"ok   reconciliation: {len(report['checks'])} checks agree {took}")
+            else:
+                click.echo(f"FAIL reconciliation: the read models disagree with the ledger {took}")
     finally:
         services.close()
     click.echo(

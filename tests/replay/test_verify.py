@@ -109,3 +109,28 @@ def test_a_corrupted_read_model_row_is_named_and_caught_by_reconciliation(
     assert "FAIL read model stock.items" in result.output
     assert "value is Decimal('351.00') live but Decimal('350.00') rebuilt" in result.output
     assert "FAIL reconciliation stock" in result.output
+
+
+def test_two_processes_name_every_problem_one_would(
+    worked: Services, database_url: str, tmp_path: Path
+) -> None:
+    """With --jobs 2 the hash chain and the audit trail are checked in a second process while
+    this one rebuilds the other read models: the same findings, in the same order."""
+    seal = sealed(database_url, tmp_path)
+    forge(worked, 3, '"actor":"', '"actor":"someone else, ')
+    items = worked.reads["stock"]["items"]
+    events = worked.reads["audit"]["events"]
+    with worked.reads.writer.begin() as conn:
+        conn.execute(text(f"UPDATE {items.name} SET value = value + 100"))
+        conn.execute(text(f"UPDATE {events.name} SET actor = 'nobody' WHERE position = 5"))
+    one = verify(database_url, "--against", str(seal), "--jobs", "1", "--no-reconcile")
+    two = verify(database_url, "--against", str(seal), "--jobs", "2", "--no-reconcile")
+    assert one.exit_code == two.exit_code == 1
+    assert "FAIL store: position 3: edited" in two.output
+    assert "FAIL read model stock.items" in two.output
+    assert "FAIL read model audit.events [5]: actor is 'nobody' live" in two.output
+
+    def findings(output: str) -> list[str]:
+        return [line.split(" (")[0] for line in output.splitlines() if line.startswith("FAIL")]
+
+    assert findings(one.output) == findings(two.output)
