@@ -1,35 +1,52 @@
-"""Realistic CRM history, recorded through the Business's own commands.
+"""Realistic business history, recorded through the Business's own commands.
 
-Leads arrive from several sources and campaigns (some sharing an e-mail address with an
-earlier lead), get calls and meetings, are qualified or disqualified, and some are converted
-into a customer and an opportunity (sometimes an existing customer, sometimes with a tax
-number). Opportunities move through the stages and are won, lost or left open; activities are
-logged against leads, customers and opportunities and most are completed later. About a third
-of the commands carry an idempotency key, as API clients send them.
+Two mixes. `crm` (the default, what bench/rebuild_rate.py measures): leads arrive from
+several sources and campaigns (some sharing an e-mail address with an earlier lead), get
+calls and meetings, are qualified or disqualified, and some are converted into a customer and
+an opportunity (sometimes an existing customer, sometimes with a tax number). Opportunities
+move through the stages and are won, lost or left open; activities are logged against leads,
+customers and opportunities and most are completed later. About a third of the commands carry
+an idempotency key, as API clients send them.
 
 Many lead "stories" are in flight at once and take turns, so the events of different
 aggregates interleave in the log as they do in a real company. The same seed gives the same
 commands (ids and timestamps differ).
 
+`business` adds order to cash to the same CRM: a catalogue of products (some services),
+suppliers, opening stock and replenishment receipts when stock runs low; quotes (sent,
+accepted, rejected, revised or left to expire) for converted leads' opportunities and for
+existing customers, orders (from quotes or direct), confirmation with reservations, full and
+partial shipments at FIFO cost, an invoice per shipment, payments on time, late, in parts or
+never, and the scheduler's daily jobs (quotes expiring, invoices going overdue). It runs on a
+calendar — `on_new_day` is told each new business day, every `events_per_day` events — so
+that documents fall due and age as in a real year; stories wait for days between steps.
+Warehouse staff record receipts and shipments, finance invoices and payments, sales the rest.
+
     from generator import generate
     generate(business, events=100_000, seed=1)
+    generate(business, events=1_000_000, seed=1, mix="business", on_new_day=business.set_today)
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 import uuid
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing.application import AggregateNotFoundError
+
 from domain import context
 from domain.app import Business
+from domain.billing.invoices import Invoice
 from domain.core import Result
 from domain.crm.parties import PartyRole
 from domain.errors import DomainError
+from domain.inventory.stock import StockItem, stock_id
 
 FIRST = [
     "Ayşe",
@@ -120,9 +137,43 @@ OWNERS = ["mehmet", "zeynep", "ayse", "burak", "elif", "can"]
 KINDS = [("call", 40), ("email", 25), ("meeting", 15), ("note", 10), ("task", 10)]
 STAGES = ["qualification", "proposal", "negotiation"]
 
+SALES = OWNERS
+WAREHOUSE = ["depo.hakan", "depo.sevgi", "depo.yusuf"]
+FINANCE = ["muhasebe.nur", "muhasebe.levent"]
+SCHEDULER = "system:scheduler"  # as api/jobs.py runs its jobs
+
 # What one step of a story asks for: a command to run, given the business.
 Step = Callable[[Business], Result]
-Story = Generator[Step, Result | None, None]
+Story = Generator["Step | As | Wait", Result | None, None]
+
+
+@dataclass(frozen=True)
+class As:
+    """A step run by someone in particular (warehouse, finance), or with the whole command
+    context given (the scheduler's jobs: their command id is their idempotency key)."""
+
+    step: Step
+    actor: str | None = None
+    ctx: context.CommandContext | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Not a command: the story resumes this many business days later."""
+
+    days: int
+
+
+@dataclass
+class Item:
+    """A product of the catalogue, as the generator remembers it."""
+
+    id: uuid.UUID
+    sku: str
+    price: Decimal
+    cost: Decimal
+    stocked: bool
+    popularity: float
 
 
 def weighted(rng: random.Random, choices: list[tuple[Any, int]]) -> Any:
@@ -151,6 +202,22 @@ class World:
     emails: list[str] = field(default_factory=list)
     taxes: set[str] = field(default_factory=set)
     today: date = field(default_factory=date.today)
+    # The `business` mix: order to cash beside the CRM.
+    business: bool = False
+    products: list[Item] = field(default_factory=list)
+    suppliers: list[uuid.UUID] = field(default_factory=list)
+    buyers: list[uuid.UUID] = field(default_factory=list)  # parties with the customer role
+    open_quotes: dict[uuid.UUID, date] = field(default_factory=dict)  # id -> valid until
+    unpaid: dict[uuid.UUID, date] = field(default_factory=dict)  # invoice id -> due date
+    overdue: set[uuid.UUID] = field(default_factory=set)
+    reordering: set[uuid.UUID] = field(default_factory=set)  # products with a receipt coming
+    short: dict[uuid.UUID, Decimal] = field(default_factory=dict)  # wanted beyond the target
+    spawned: list[Story] = field(default_factory=list)  # stories started by other stories
+    peek: Callable[[uuid.UUID], Any] | None = None
+    peek_optional: Callable[[uuid.UUID], Any] = lambda _id: None
+
+    def spawn(self, story: Story) -> None:
+        self.spawned.append(story)
 
     def company(self) -> str:
         form = self.rng.choice(FORMS)
@@ -264,6 +331,8 @@ def lead_story(w: World) -> Story:
     opportunity_id = uuid.UUID(converted.extra["opportunity_id"])
     if existing is None:
         w.customers.append(customer_id)
+    if w.business and customer_id not in w.buyers:
+        w.buyers.append(customer_id)
     activities = []
     for _ in range(rng.choice([0, 1, 2, 3])):
         target = rng.choice(
@@ -282,6 +351,10 @@ def lead_story(w: World) -> Story:
             opportunity_id, stage, probability
         )
     yield from complete_some(rng, activities)
+    if w.business and rng.random() < 0.6:
+        # The deal is quoted; the quote's fate decides the opportunity's.
+        yield from quote_to_cash(w, customer_id, opportunity_id)
+        return
     end = rng.random()
     if end < 0.4:
         yield lambda b: b.win_opportunity(opportunity_id)
@@ -310,11 +383,356 @@ def supplier_story(w: World) -> Story:
     )
     assert party is not None
     w.customers.append(party.id)  # converting a lead into it adds the customer role
+    if w.business:
+        w.suppliers.append(party.id)
 
 
 def stories(w: World) -> Iterator[Story]:
     while True:
-        yield supplier_story(w) if w.rng.random() < 0.03 else lead_story(w)
+        if not w.business:
+            yield supplier_story(w) if w.rng.random() < 0.03 else lead_story(w)
+            continue
+        r = w.rng.random()
+        if r < 0.01:
+            yield supplier_story(w)
+        elif r < 0.04:
+            yield customer_story(w)
+        elif r < 0.55 or not w.buyers:
+            yield lead_story(w)
+        else:
+            yield account_story(w, w.rng.choice(w.buyers))
+
+
+# -- order to cash (the `business` mix) --------------------------------------------------------
+
+VAT_RATES = [(20, 80), (10, 15), (1, 5)]
+PRODUCT_WORDS = [
+    "Kumaş",
+    "İplik",
+    "Rulman",
+    "Conta",
+    "Vana",
+    "Pompa",
+    "Kablo",
+    "Profil",
+    "Levha",
+    "Boya",
+    "Etiket",
+    "Koli",
+    "Vida",
+    "Motor",
+    "Filtre",
+]
+
+
+def catalogue_story(w: World, size: int) -> Story:
+    """The products a trading company sells: mostly stocked goods, some services."""
+    rng = w.rng
+    for n in range(1, size + 1):
+        stocked = rng.random() < 0.9
+        word = rng.choice(PRODUCT_WORDS)
+        sku = f"{word[:3].upper().translate(str.maketrans('İÇĞÖŞÜ', 'ICGOSU'))}-{n:04d}"
+        cost = Decimal(rng.randrange(500, 250_000)) / 100
+        price = (cost * Decimal(rng.randrange(120, 180)) / 100).quantize(Decimal("0.01"))
+        vat = weighted(rng, VAT_RATES)
+        result = yield As(
+            lambda b, sku=sku, word=word, price=price, cost=cost, vat=vat, stocked=stocked: (
+                b.define_product(
+                    sku=sku,
+                    name=f"{word} {sku}",
+                    unit="adet" if stocked else "saat",
+                    kind="stocked" if stocked else "service",
+                    list_price=price,
+                    vat_rate_percent=Decimal(vat),
+                    standard_cost=cost if stocked else Decimal(0),
+                    lead_time_days=rng.randrange(3, 30),
+                )
+            ),
+            actor="admin",
+        )
+        assert result is not None
+        w.products.append(Item(result.id, sku, price, cost, stocked, rng.paretovariate(1.2)))
+
+
+def opening_stock_story(w: World) -> Story:
+    """Stock counted in on the first day (opening balance, no supplier)."""
+    rng = w.rng
+    stocked = [p for p in w.products if p.stocked]
+    for i in range(0, len(stocked), 20):
+        lines = [
+            {"product_id": p.id, "quantity": Decimal(rng.randrange(150, 600)), "unit_cost": p.cost}
+            for p in stocked[i : i + 20]
+        ]
+        yield As(lambda b, lines=lines: b.receive_stock(lines=lines), actor=WAREHOUSE[0])
+
+
+def customer_story(w: World) -> Story:
+    """A customer registered directly (a walk-in company, not from a lead), who then buys."""
+    rng = w.rng
+    name = w.company() or "Müşteri A.Ş."
+    party = yield lambda b: b.register_customer(
+        name=name,
+        tax_number_value=w.tax_number(),
+        email_address=w.email(name) if rng.random() < 0.7 else None,
+        addresses=[
+            {
+                "line1": f"{rng.choice(LAST)} Sok. No: {rng.randrange(1, 99)}",
+                "city": rng.choice(CITIES),
+            }
+        ],
+        payment_terms_days=rng.choice([0, 15, 30, 30, 45, 60]),
+    )
+    assert party is not None
+    w.customers.append(party.id)
+    w.buyers.append(party.id)
+    yield Wait(rng.randrange(0, 10))
+    yield from account_story(w, party.id)
+
+
+def account_story(w: World, customer_id: uuid.UUID) -> Story:
+    """An existing customer buys again: through a quote, or ordering straight away."""
+    if w.rng.random() < 0.55:
+        yield from quote_to_cash(w, customer_id, None)
+    else:
+        yield from order_to_cash(w, customer_id, quote_id=None)
+
+
+def lines_for(w: World) -> list[dict[str, Any]]:
+    rng = w.rng
+    weights = [p.popularity for p in w.products]
+    chosen: dict[uuid.UUID, Item] = {}
+    for p in rng.choices(
+        w.products, weights, k=weighted(rng, [(1, 40), (2, 30), (3, 20), (5, 10)])
+    ):
+        chosen[p.id] = p
+    lines = []
+    for p in chosen.values():
+        line: dict[str, Any] = {
+            "product_id": p.id,
+            "quantity": Decimal(
+                weighted(rng, [(1, 20), (2, 20), (5, 25), (10, 20), (25, 10), (60, 5)])
+            ),
+        }
+        if rng.random() < 0.25:
+            line["discount_percent"] = Decimal(rng.choice([2, 5, 5, 10, 15]))
+        lines.append(line)
+    return lines
+
+
+def quote_to_cash(w: World, customer_id: uuid.UUID, opportunity_id: uuid.UUID | None) -> Story:
+    """A quote sent, perhaps revised, then accepted (and ordered), rejected or left to expire."""
+    rng = w.rng
+    lines = lines_for(w)
+    quote = yield lambda b: b.create_quote(
+        customer_id=customer_id, lines=lines, opportunity_id=opportunity_id
+    )
+    assert quote is not None
+    w.open_quotes[quote.id] = w.today + timedelta(days=30)
+    yield Wait(rng.choice([0, 0, 1, 2]))
+    yield lambda b, q=quote.id: b.send_quote(q)
+    yield Wait(rng.randrange(0, 8))
+    if rng.random() < 0.1:  # the customer asks for a better price
+        lines = [{**line, "discount_percent": Decimal(rng.choice([5, 10, 12]))} for line in lines]
+        revised = yield lambda b, q=quote.id: b.revise_quote(q, lines=lines)
+        assert revised is not None
+        del w.open_quotes[quote.id]
+        quote = revised
+        w.open_quotes[quote.id] = w.today + timedelta(days=30)
+        yield lambda b, q=quote.id: b.send_quote(q)
+        yield Wait(rng.randrange(0, 5))
+    fate = rng.random()
+    if fate < 0.12:
+        del w.open_quotes[quote.id]
+        yield lambda b, q=quote.id: b.reject_quote(
+            q, rng.choice(["price too high", "found another supplier", "project postponed"])
+        )
+        if opportunity_id is not None:
+            yield lambda b: b.lose_opportunity(opportunity_id, "price")
+        return
+    if fate < 0.2:
+        return  # never answered: the scheduler expires it
+    del w.open_quotes[quote.id]
+    yield lambda b, q=quote.id: b.accept_quote(q)
+    if opportunity_id is not None:
+        yield lambda b: b.win_opportunity(opportunity_id)
+    yield from order_to_cash(w, customer_id, quote_id=quote.id)
+
+
+def order_to_cash(w: World, customer_id: uuid.UUID, quote_id: uuid.UUID | None) -> Story:
+    """An order confirmed, shipped (in one go or in parts, waiting for stock when short),
+    invoiced per shipment, and paid."""
+    rng = w.rng
+    if quote_id is not None:
+        order = yield lambda b: b.place_order(quote_id=quote_id)
+    else:
+        lines = lines_for(w)
+        order = yield lambda b: b.place_order(customer_id=customer_id, lines=lines)
+    assert order is not None
+    order_id = order.id
+    yield Wait(rng.choice([0, 0, 1]))
+    yield lambda b: b.confirm_order(order_id)
+    if rng.random() < 0.03:
+        yield Wait(rng.randrange(0, 3))
+        yield lambda b: b.cancel_order(order_id, "customer cancelled")
+        return
+    partial = rng.random() < 0.15
+    shipped = 0
+    for _attempt in range(8):
+        yield Wait(rng.choice([0, 1, 1, 2, 3]))
+        order_now = _peek(w, order_id)
+        open_lines = {n: order_now.open_to_ship(n) for n in order_now.lines}
+        open_lines = {n: q for n, q in open_lines.items() if q > 0}
+        if not open_lines:
+            break
+        if partial and shipped == 0 and len(open_lines) > 0:
+            n, q = next(iter(open_lines.items()))
+            ship_lines = [{"line": n, "quantity": max(Decimal(1), (q / 2).to_integral_value())}]
+        else:
+            ship_lines = None
+        try:
+            shipment = yield As(
+                lambda b, ls=ship_lines: b.ship_order(order_id, lines=ls),
+                actor=rng.choice(WAREHOUSE),
+            )
+        except DomainError:
+            _reorder(w, order_now)
+            yield Wait(rng.randrange(2, 6))  # waiting for the goods
+            continue
+        assert shipment is not None
+        shipped += 1
+        yield Wait(rng.choice([0, 0, 1]))
+        invoice = yield As(lambda b: b.invoice_order(order_id), actor=rng.choice(FINANCE))
+        assert invoice is not None
+        yield from _pay_later(w, customer_id, invoice.id)
+    else:
+        yield lambda b: b.cancel_order(order_id, "could not be delivered in time")
+
+
+def _peek(w: World, aggregate_id: uuid.UUID) -> Any:
+    """The aggregate as the business has it now (the generator looks, records nothing)."""
+    assert w.peek is not None
+    return w.peek(aggregate_id)
+
+
+def _reorder(w: World, order: Any) -> None:
+    """The order could not be shipped for want of stock: the next receipt brings more."""
+    for n, line in order.lines.items():
+        w.short[line.product_id] = w.short.get(line.product_id, Decimal(0)) + order.open_to_ship(n)
+
+
+def _pay_later(w: World, customer_id: uuid.UUID, invoice_id: uuid.UUID) -> Iterator[Any]:
+    """Start the payment of an invoice as a story of its own (the order's story goes on)."""
+    invoice: Invoice = _peek(w, invoice_id)
+    w.unpaid[invoice_id] = invoice.due_date
+    w.spawn(payment_story(w, customer_id, invoice_id, invoice.total, invoice.due_date))
+    return iter(())
+
+
+def payment_story(
+    w: World, customer_id: uuid.UUID, invoice_id: uuid.UUID, total: Decimal, due: date
+) -> Story:
+    """Most customers pay around the due date, some late, some in two parts, a few never."""
+    rng = w.rng
+    fate = rng.random()
+    if fate < 0.06:
+        return  # never pays: the invoice goes overdue and stays open
+    late = rng.choice([-10, -5, -2, 0, 0, 3, 7, 15, 40]) if fate < 0.8 else rng.randrange(30, 90)
+    days = max(0, (due - w.today).days + late)
+    parts = [total]
+    if rng.random() < 0.12 and total >= Decimal(2):
+        first = (total * Decimal(rng.choice([30, 40, 50])) / 100).quantize(Decimal("0.01"))
+        parts = [first, total - first]
+    method = "bank" if rng.random() < 0.9 else "cash"
+    for amount in parts:
+        yield Wait(days)
+        days = rng.randrange(7, 30)
+        yield As(
+            lambda b, amount=amount: b.receive_payment(
+                customer_id=customer_id,
+                amount=amount,
+                method=method,
+                reference=f"EFT {rng.randrange(10**8, 10**9)}" if method == "bank" else None,
+            ),
+            actor=rng.choice(FINANCE),
+        )
+    w.unpaid.pop(invoice_id, None)
+
+
+def purchasing_story(w: World) -> Story:
+    """Each morning, goods below their reorder point are received from a supplier (what was
+    ordered some days ago arrives): Dr inventory / Cr payables."""
+    rng = w.rng
+    low: list[tuple[Item, Decimal]] = []
+    for p in w.products:
+        if not p.stocked or p.id in w.reordering:
+            continue
+        item: StockItem | None = w.peek_optional(stock_id(p.id, "MAIN"))
+        available = item.available if item is not None else Decimal(0)
+        target = Decimal(int(60 + 400 * min(p.popularity, 6) / 6))
+        short = w.short.get(p.id, Decimal(0))
+        if available < target / 3 or short > available:
+            w.short.pop(p.id, None)
+            low.append((p, target + short - available))
+    for i in range(0, len(low), 8):
+        chunk = low[i : i + 8]
+        lines = [
+            {
+                "product_id": p.id,
+                "quantity": qty.to_integral_value(),
+                "unit_cost": (p.cost * Decimal(rng.randrange(90, 112)) / 100).quantize(
+                    Decimal("0.01")
+                ),
+            }
+            for p, qty in chunk
+        ]
+        for p, _ in chunk:
+            w.reordering.add(p.id)
+        supplier = rng.choice(w.suppliers) if w.suppliers else None
+        yield As(
+            lambda b, lines=lines, supplier=supplier: b.receive_stock(
+                lines=lines,
+                supplier_id=supplier,
+                reference=f"İRS-{rng.randrange(10**5, 10**6)}",
+            ),
+            actor=rng.choice(WAREHOUSE),
+        )
+        for p, _ in chunk:
+            w.reordering.discard(p.id)
+
+
+def jobs_story(w: World, today: date) -> Story:
+    """The scheduler's daily run (api/jobs.py): expire quotes past their validity, mark
+    unpaid invoices past their due date overdue; command ids from job, day and document."""
+    for quote_id, until in sorted(w.open_quotes.items(), key=lambda kv: kv[1]):
+        if until < today:
+            del w.open_quotes[quote_id]
+            yield _job(
+                "expire-quotes", today, quote_id, lambda b, q=quote_id: b.expire_quote(q, today)
+            )
+    for invoice_id, due in list(w.unpaid.items()):
+        if due < today and invoice_id not in w.overdue:
+            w.overdue.add(invoice_id)
+            yield _job(
+                "mark-overdue",
+                today,
+                invoice_id,
+                lambda b, i=invoice_id: b.mark_invoice_overdue(i, today),
+            )
+
+
+def _job(name: str, day: date, document_id: uuid.UUID, step: Step) -> As:
+    key = f"{name}:{day.isoformat()}:{document_id}"
+    ctx = context.CommandContext(
+        actor=SCHEDULER, command_id=key, idempotency_key=key, fingerprint=key
+    )
+    return As(step, ctx=ctx)
+
+
+@dataclass
+class _Next:
+    """The step a story gave when told that its last command failed."""
+
+    step: Any
 
 
 def generate(
@@ -326,43 +744,124 @@ def generate(
     idempotent_share: float = 0.3,
     after_command: Callable[[Result], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    mix: str = "crm",
+    on_new_day: Callable[[date], None] | None = None,
+    events_per_day: int = 3000,
+    start_day: date | None = None,
+    products: int = 120,
 ) -> int:
     """Run commands until the store holds at least `events` events; returns the head."""
+    if mix not in ("crm", "business"):
+        raise ValueError(f"unknown mix {mix!r} (crm, business)")
     rng = random.Random(seed)
     world = World(rng)
     source = stories(world)
-    active: list[tuple[Story, Result | None]] = []
+    active: list[tuple[Story, Any]] = []
+    parked: list[tuple[date, int, Story]] = []
     head = business.recorder.max_notification_id() or 0
     count = 0
-    while head < events:
-        while len(active) < in_flight:
-            active.append((next(source), None))
-        i = rng.randrange(len(active))
-        story, last = active[i]
-        try:
-            step = story.send(last) if last is not None else next(story)
-        except StopIteration:
-            active[i] = active[-1]
-            active.pop()
-            continue
+
+    def run(step: Any) -> Result:
+        nonlocal count, head
         count += 1
         key = f"gen-{seed}-{count}" if rng.random() < idempotent_share else None
         ctx = context.CommandContext(
             actor=rng.choice(OWNERS), idempotency_key=key, fingerprint=key or ""
         )
-        try:
-            with context.acting(ctx):
-                result = step(business)
-        except DomainError:
-            # A rule said no (e.g. a duplicate tax number): nothing was recorded. End it.
-            active[i] = active[-1]
-            active.pop()
-            continue
-        active[i] = (story, result)
+        if isinstance(step, As):
+            ctx = step.ctx or replace(ctx, actor=step.actor or ctx.actor)
+            step = step.step
+        with context.acting(ctx):
+            result = step(business)
         if result.position is not None:
             head = max(head, result.position)
         if after_command is not None:
             after_command(result)
         if progress is not None and count % 1000 == 0:
             progress(head)
+        return result
+
+    def run_through(story: Story) -> None:
+        """A story that runs to its end at once (set-up, the day's jobs, receipts)."""
+        last: Any = None
+        while True:
+            try:
+                step = story.send(last) if last is not None else next(story)
+            except StopIteration:
+                return
+            try:
+                last = run(step)
+            except DomainError:
+                last = None
+
+    if mix == "business":
+        world.business = True
+        world.today = start_day or date.today() - timedelta(days=events // events_per_day)
+        if on_new_day is not None:
+            on_new_day(world.today)
+        world.peek = business.repository.get
+
+        def peek_optional(aggregate_id: uuid.UUID) -> Any:
+            try:
+                return business.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+
+        world.peek_optional = peek_optional
+        run_through(catalogue_story(world, products))
+        for _ in range(12):
+            run_through(supplier_story(world))
+        run_through(opening_stock_story(world))
+    day_ends = head + events_per_day
+    sequence = 0
+    while head < events:
+        if world.business and head >= day_ends:
+            day_ends = head + events_per_day
+            world.today += timedelta(days=1)
+            if on_new_day is not None:
+                on_new_day(world.today)
+            while parked and parked[0][0] <= world.today:
+                active.append((heapq.heappop(parked)[2], None))
+            run_through(jobs_story(world, world.today))
+            run_through(purchasing_story(world))
+        while len(active) < in_flight:
+            active.append((next(source), None))
+        i = rng.randrange(len(active))
+        story, last = active[i]
+        try:
+            if isinstance(last, _Next):
+                step = last.step
+            else:
+                step = story.send(last) if last is not None else next(story)
+        except StopIteration:
+            active[i] = active[-1]
+            active.pop()
+            continue
+        if isinstance(step, Wait):
+            if step.days <= 0:
+                active[i] = (story, None)
+            else:
+                sequence += 1
+                heapq.heappush(parked, (world.today + timedelta(days=step.days), sequence, story))
+                active[i] = active[-1]
+                active.pop()
+            continue
+        try:
+            result = run(step)
+        except DomainError as error:
+            # A rule said no (e.g. a duplicate tax number): nothing was recorded. The CRM's
+            # stories end there; order to cash may handle it (wait for stock, then retry).
+            if world.business:
+                try:
+                    active[i] = (story, _Next(story.throw(error)))
+                    continue
+                except (DomainError, StopIteration):
+                    pass
+            active[i] = active[-1]
+            active.pop()
+            continue
+        active[i] = (story, result)
+        if world.spawned:
+            active.extend((s, None) for s in world.spawned)
+            world.spawned.clear()
     return head

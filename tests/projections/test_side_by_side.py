@@ -32,8 +32,11 @@ def test_queries_keep_their_answers_while_a_new_build_is_made_and_swapped_in(
             seen_during.append(api.ok("get", "/api/reports/stock"))
 
     done = rebuild_beside(
-        services.business, services.settings.reads_url, services.reads["stock"],
-        batch_size=3, on_progress=during,
+        services.business,
+        services.settings.reads_url,
+        services.reads["stock"],
+        batch_size=3,
+        on_progress=during,
     )
     assert done > 0
     assert seen_during == [before]
@@ -61,8 +64,11 @@ def test_commands_recorded_during_the_build_are_in_the_swapped_in_tables(
             books.receive((2, 70))
 
     rebuild_beside(
-        services.business, services.settings.reads_url, services.reads["stock"],
-        batch_size=1, on_progress=write_while_building,
+        services.business,
+        services.settings.reads_url,
+        services.reads["stock"],
+        batch_size=1,
+        on_progress=write_while_building,
     )
     stock = api.ok("get", "/api/reports/stock")
     assert (stock["items"][0]["on_hand"], stock["totals"]["value"]) == ("12", "740.00")
@@ -70,9 +76,7 @@ def test_commands_recorded_during_the_build_are_in_the_swapped_in_tables(
     assert differences == []
 
 
-def test_the_command_line_rebuilds_side_by_side_with_progress(
-    api: Api, database_url: str
-) -> None:
+def test_the_command_line_rebuilds_side_by_side_with_progress(api: Api, database_url: str) -> None:
     Books(api).product(price=100)
     result = CliRunner().invoke(
         main, ["projections", "rebuild", "products", "--side-by-side", "--db", database_url]
