@@ -14,7 +14,7 @@ from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/activities", tags=["activities"])
 
-WRITERS = ("sales", "manager", "finance")
+WRITERS = ("sales", "finance")
 READERS = ("sales", "manager", "auditor", "finance")
 
 

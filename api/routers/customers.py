@@ -17,7 +17,7 @@ from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 
-WRITERS = ("sales", "finance", "manager")
+WRITERS = ("sales", "finance")
 READERS = ("sales", "finance", "manager", "auditor", "warehouse")
 
 

@@ -15,7 +15,7 @@ from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/invoices", tags=["invoices"])
 
-INVOICERS = ("finance", "sales", "manager")
+INVOICERS = ("finance",)
 READERS = ("finance", "sales", "manager", "auditor")
 
 

@@ -24,7 +24,7 @@ from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/leads", tags=["leads"])
 
-SELLERS = ("sales", "manager")
+SELLERS = ("sales",)
 READERS = ("sales", "manager", "auditor", "finance")
 
 

@@ -25,7 +25,7 @@ from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
 
-SELLERS = ("sales", "manager")
+SELLERS = ("sales",)
 READERS = ("sales", "manager", "auditor", "finance")
 
 

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/products", tags=["products"])
 
 # Who keeps the catalogue and the warehouses, and who reads stock (shared by the stock,
 # warehouse, quote, order and shipment routers).
-CATALOG_WRITERS = ("warehouse", "purchasing", "manager")
+CATALOG_WRITERS = ("warehouse", "purchasing")
 READERS = ("sales", "finance", "warehouse", "purchasing", "manager", "auditor")
 
 # What the read models can hold (scaled 64-bit integers): a price or cost to six decimals

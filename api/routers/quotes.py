@@ -29,7 +29,7 @@ from domain.values import ZERO, round_money
 
 router = APIRouter(prefix="/api/quotes", tags=["quotes"])
 
-SELLERS = ("sales", "manager")
+SELLERS = ("sales",)
 NO_QUANTITY = Decimal(0)
 
 SalePrice = Annotated[Decimal, Field(max_digits=16, decimal_places=4, examples=["100.00"])]
