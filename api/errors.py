@@ -118,6 +118,7 @@ _HTTP_TITLES = {
     403: ("Forbidden", "forbidden"),
     404: ("Not found", "not-found"),
     405: ("Method not allowed", "method-not-allowed"),
+    413: ("Content too large", "content-too-large"),
     503: ("Not ready", "not-ready"),
 }
 
@@ -144,6 +145,47 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         kind="internal",
         instance=request.url.path,
     )
+
+
+# What the OpenAPI document says an error answer looks like (every route under /api may give
+# any of these; FastAPI's own 422 shape is replaced, since ours is problem+json too).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "in", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "in": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_MEANINGS = {
+    401: "No API key, or one that is unknown or revoked",
+    403: "The key's roles do not allow this",
+    404: "No such record",
+    409: "A business rule or a concurrent change stands in the way; nothing was recorded",
+    413: "The request body is larger than the server accepts",
+    422: "Invalid input: `errors` names each offending field; nothing was recorded",
+    503: "The read model has not reached `min_position` yet; retry after `Retry-After`",
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": meaning, "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
+    for status, meaning in _MEANINGS.items()
+}
 
 
 def install(app: FastAPI) -> None:

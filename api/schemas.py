@@ -7,16 +7,42 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, Select, func, select
 
 T = TypeVar("T", bound=BaseModel)
 
 
 class Body(BaseModel):
-    """A request body: unknown fields are an error, not silently ignored."""
+    """A request body: unknown fields are an error, not silently ignored, and so is text that
+    could be recorded but never stored in a read model."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        check_storable(value)
+        return value
+
+
+def check_storable(value: Any) -> None:
+    """PostgreSQL text cannot hold NUL, and no database holds a lone surrogate (JSON allows
+    both): recorded, such text would stop the read models at that event for good."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character (\\u0000)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode text (it has a lone surrogate)") from None
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key)
+            check_storable(item)
 
 
 class NoBody(Body):

@@ -115,12 +115,13 @@ def list_customers(
     if tax_number:
         query = query.where(parties.c.tax_number == tax_number)
     if q:
-        like = f"%{q.lower()}%"
+        # Case is folded by the database (ilike), not by str.lower(): Python lowers "İ" to
+        # "i" plus a combining dot, which no stored name contains. % and _ are literal here.
         query = query.where(
             or_(
-                parties.c.name.ilike(like),
-                parties.c.email.ilike(like),
-                parties.c.tax_number.like(like),
+                parties.c.name.icontains(q, autoescape=True),
+                parties.c.email.icontains(q, autoescape=True),
+                parties.c.tax_number.contains(q, autoescape=True),
             )
         )
     return paginate(r.conn, query, CustomerPublic, page.limit, page.offset, shape=_public)

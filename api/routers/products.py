@@ -97,8 +97,12 @@ def list_products(
     if type is not None:
         query = query.where(products.c.type == type)
     if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(products.c.sku.ilike(like), products.c.name.ilike(like)))
+        query = query.where(
+            or_(
+                products.c.sku.icontains(q, autoescape=True),
+                products.c.name.icontains(q, autoescape=True),
+            )
+        )
     return paginate(r.conn, query, ProductPublic, page.limit, page.offset)
 
 
