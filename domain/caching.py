@@ -58,3 +58,20 @@ def head_reader(recorder: ApplicationRecorder) -> Callable[[], int | None]:
         return row[0] if row else None
 
     return head
+
+
+class CommandCache(Repository):
+    """The aggregate cache of a store that checks each command's reads at save (PostgreSQL,
+    domain/pgstore.py): what it remembers may be behind the store, which only a command's save
+    can tell. So commands get aggregates from the cache, and every other read (a job, a
+    report, a test) goes to the store."""
+
+    def __init__(self, *args: Any, in_command: Callable[[], bool], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_command = in_command
+        self._store = Repository(event_store=self.event_store, snapshot_store=self.snapshot_store)
+
+    def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
+        if self._in_command():
+            return super().get(aggregate_id, **kwargs)
+        return self._store.get(aggregate_id, **kwargs)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import threading
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -25,16 +28,20 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain import context
 from domain.base import Entity
-from domain.caching import CheckedRepository, head_reader
+from domain.caching import CheckedRepository, CommandCache, head_reader
 from domain.commands import CommandRecord, command_record_id
-from domain.errors import Conflict, IdempotencyKeyReused, NotFound, VersionMismatch
+from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound, VersionMismatch
 from domain.ledger.chart import CHARTS, Chart
 from domain.numbering import NumberSeries, series_id
+from domain.pgstore import TekilPostgresRecorder, reads
 
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 8
+# The longest wait before the second attempt (seconds); it doubles with each further one.
+RETRY_PAUSE = 0.005
 
 A = TypeVar("A", bound=Entity)
 P = ParamSpec("P")
@@ -54,6 +61,20 @@ class Result:
     replayed: bool = False
 
 
+@dataclass
+class Attempt:
+    """What one attempt of a command loaded: the ids (to evict them from the cache if it
+    fails), the version of each as stored when loaded (checked at save: see `Core.save`), and
+    whether any came from the cache."""
+
+    loaded: list[UUID] = field(default_factory=list)
+    read: dict[UUID, int] = field(default_factory=dict)
+    from_cache: bool = False
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("tekil_attempt", default=None)
+
+
 def command(method: Callable[Concatenate[S, P], Result]) -> Callable[Concatenate[S, P], Result]:
     @functools.wraps(method)
     def run(self: S, *args: P.args, **kwargs: P.kwargs) -> Result:
@@ -71,10 +92,10 @@ class Core(Application):
         super().__init__(env)
         self.chart: Chart = CHARTS[self.env.get("TEKIL_CHART") or "tdhp"]
         self.timezone = ZoneInfo(self.env.get("TEKIL_TIMEZONE") or "Europe/Istanbul")
-        # With an aggregate cache that hands out its own objects (the embedded, one-process
-        # SQLite set-up, see domain/settings.py), commands take turns — SQLite writes one at a
-        # time anyway — and a command that fails drops what it loaded from the cache, so that
-        # no half-made change survives it.
+        # With an aggregate cache that hands out its own objects (see domain/settings.py),
+        # the commands of this process take turns — the store records one save at a time
+        # anyway — and a command that fails drops what it loaded from the cache, so that no
+        # half-made change survives it.
         repository = self.repository
         self._shared_cache = (
             repository.cache is not None
@@ -82,12 +103,29 @@ class Core(Application):
             and not repository.deepcopy_from_cache
         )
         self._turn = threading.RLock() if self._shared_cache else contextlib.nullcontext()
-        self._loaded: list[UUID] = []
+        # On PostgreSQL the store checks, with each save, that what the command read is still
+        # current (domain/pgstore.py): the cache is never asked whether it is.
+        self._reads_checked = isinstance(self.recorder, TekilPostgresRecorder)
 
     def construct_repository(self) -> Repository:
+        """The cache (where settings ask for one that hands out its own objects) is kept
+        right: on SQLite by a look at the store's head before each load (CheckedRepository);
+        on PostgreSQL by the store's check of each command's reads at save. A store that can
+        do neither gets no cache."""
         repository = super().construct_repository()
         if repository.cache is None or repository.fastforward or repository.deepcopy_from_cache:
             return repository
+        if isinstance(self.recorder, TekilPostgresRecorder):
+            return CommandCache(
+                event_store=self.events,
+                snapshot_store=self.snapshots,
+                cache_maxsize=repository.cache.maxsize,  # type: ignore[attr-defined]
+                fastforward=False,
+                deepcopy_from_cache=False,
+                in_command=lambda: _attempt.get() is not None,
+            )
+        if not isinstance(self.recorder, SQLiteApplicationRecorder):
+            return Repository(event_store=self.events, snapshot_store=self.snapshots)
         return CheckedRepository(
             event_store=self.events,
             snapshot_store=self.snapshots,
@@ -99,16 +137,29 @@ class Core(Application):
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, for aggregates only: its runtime Protocol checks on every
-        object cost more than the rest of collecting the events."""
-        if kwargs or not all(o is None or isinstance(o, Entity) for o in objs):
-            recordings = super().save(*objs, **kwargs)
-        else:
-            processing = ProcessingEvent[UUID]()
-            for aggregate in objs:
-                if aggregate is not None:
-                    processing.events.extend(aggregate.collect_events())
-                    processing.aggregates[aggregate.id] = aggregate
-            recordings = self._record(processing)
+        object cost more than the rest of collecting the events.
+
+        Within a command, the aggregates it read and does not change go with the save, at the
+        versions it read them: the store records nothing if any has changed since
+        (PostgreSQL, domain/pgstore.py), and the command is decided again."""
+        attempt = _attempt.get()
+        token = None
+        if attempt is not None and attempt.read:
+            saved = {o.id for o in objs if o is not None}
+            token = reads.set([(i, v) for i, v in attempt.read.items() if i not in saved])
+        try:
+            if kwargs or not all(o is None or isinstance(o, Entity) for o in objs):
+                recordings = super().save(*objs, **kwargs)
+            else:
+                processing = ProcessingEvent[UUID]()
+                for aggregate in objs:
+                    if aggregate is not None:
+                        processing.events.extend(aggregate.collect_events())
+                        processing.aggregates[aggregate.id] = aggregate
+                recordings = self._record(processing)
+        finally:
+            if token is not None:
+                reads.reset(token)
         if recordings and isinstance(self.repository, CheckedRepository):
             self.repository.saved(recordings[0].notification.id, recordings[-1].notification.id)
         return recordings
@@ -119,37 +170,53 @@ class Core(Application):
 
     def execute(self, decide: Callable[[], Result]) -> Result:
         ctx = context.current()
-        with self._turn:
-            for attempt in range(1, MAX_ATTEMPTS + 1):
+        lost = False
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if lost:
+                # Lost a race for the same records: wait a random moment (outside this
+                # process's turn) before deciding again, so that the losers of one race do
+                # not all meet again in the next (tests/reliability/test_concurrency.py).
+                time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** (attempt - 2)))  # noqa: S311 - jitter, not secrecy
+                lost = False
+            with self._turn:
                 if ctx.idempotency_key:
                     earlier = self._earlier_answer(ctx)
                     if earlier is not None:
                         return earlier
-                self._loaded = []
+                this = Attempt()
+                token = _attempt.set(this)
                 try:
                     return decide()
                 except IntegrityError:
-                    # Another command (perhaps in another process) saved one of our aggregates
-                    # or claimed the same unique key first. Re-deciding from fresh state is
-                    # safe: nothing of ours was saved.
-                    self._forget_loaded()
+                    # Another command (perhaps in another process) saved one of our aggregates,
+                    # changed one we read, or claimed the same unique key first. Re-deciding
+                    # from fresh state is safe: nothing of ours was saved.
+                    self._forget(this)
                     if attempt == MAX_ATTEMPTS:
                         raise Conflict(
                             "the same records were changed concurrently; try again"
                         ) from None
+                    lost = True
+                except DomainError:
+                    self._forget(this)
+                    # Refused on what this process remembered (PostgreSQL: others may have
+                    # changed it since): refused only if the store's own state says so too.
+                    if not (this.from_cache and self._reads_checked and attempt < MAX_ATTEMPTS):
+                        raise
                 except BaseException:
-                    self._forget_loaded()
+                    self._forget(this)
                     raise
+                finally:
+                    _attempt.reset(token)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _forget_loaded(self) -> None:
+    def _forget(self, attempt: Attempt) -> None:
         if self._shared_cache:
             cache = self.repository.cache
             assert cache is not None
-            for aggregate_id in self._loaded:
+            for aggregate_id in attempt.loaded:
                 with contextlib.suppress(KeyError):
                     cache.get(aggregate_id, evict=True)
-        self._loaded = []
 
     def _earlier_answer(self, ctx: context.CommandContext) -> Result | None:
         assert ctx.idempotency_key is not None
@@ -169,10 +236,23 @@ class Core(Application):
             replayed=True,
         )
 
-    def _get(self, cls: type[A], aggregate_id: UUID, kind: str | None = None) -> A:
-        self._loaded.append(aggregate_id)
-        try:
+    def _load(self, aggregate_id: UUID) -> Entity:
+        """An aggregate for the command being decided (AggregateNotFoundError if none)."""
+        attempt = _attempt.get()
+        if attempt is None:  # outside a command
             aggregate: Entity = self.repository.get(aggregate_id)
+            return aggregate
+        attempt.loaded.append(aggregate_id)
+        cache = self.repository.cache
+        if cache is not None and self._reads_checked and not attempt.from_cache:
+            attempt.from_cache = aggregate_id in cache.cache  # type: ignore[attr-defined]
+        aggregate = self.repository.get(aggregate_id)
+        attempt.read.setdefault(aggregate.id, aggregate.version - len(aggregate.pending_events))
+        return aggregate
+
+    def _get(self, cls: type[A], aggregate_id: UUID, kind: str | None = None) -> A:
+        try:
+            aggregate = self._load(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(kind or cls.__name__.lower(), aggregate_id) from None
         if not isinstance(aggregate, cls):
@@ -180,9 +260,8 @@ class Core(Application):
         return aggregate
 
     def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        self._loaded.append(aggregate_id)
         try:
-            aggregate: Entity = self.repository.get(aggregate_id)
+            aggregate = self._load(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None

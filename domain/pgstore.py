@@ -19,6 +19,14 @@ recorder is kept:
   recorded, nothing is notified, and `eventsourcing.persistence.IntegrityError` is raised;
 * the notification ids come back in the order of the events given.
 
+One check more than the library's: the aggregates the command read without changing them
+(`reads`, set by domain/core.py around its save) must still be at the versions it read. It runs
+under the table lock, so no insert commits between the check and ours: a command's decision
+and everything it was based on are consistent, as if commands ran one at a time. A changed one
+aborts the statement (nothing recorded) with `StaleRead`, an IntegrityError, on which the
+command is re-decided from fresh state. This is what lets a process keep aggregates in memory
+between commands on PostgreSQL too (docs/decisions/0006-commands-check-what-they-read.md).
+
 Unlike the library's POSTGRES_ENABLE_DB_FUNCTIONS (whose function takes no table lock, and
 which we must not use) this is a plain `PostgresApplicationRecorder` in every other respect.
 The functions are created with the tables, by `tekil db init` (CREATE OR REPLACE FUNCTION in
@@ -41,11 +49,13 @@ import select
 import threading
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
 import psycopg
 import psycopg.errors
+import psycopg_pool
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -69,11 +79,36 @@ TOPIC = "domain.pgstore:TekilPostgresRecorder"
 
 # The version of the functions' bodies: a change to them gets new names (and `tekil db init`
 # creates them), so that a process never calls a function of another shape.
-FUNCTIONS_VERSION = 1
+FUNCTIONS_VERSION = 2
 
 # After finding the functions missing (a store initialised before them), look again this
 # often: `tekil db init` may have been run since.
 RECHECK_MISSING_FUNCTIONS_AFTER = 60.0
+
+
+# (aggregate id, version read) of the aggregates the command being saved read and does not
+# change; set by domain/core.py around the save.
+reads: ContextVar[Sequence[tuple[UUID, int]]] = ContextVar("tekil_reads", default=())
+
+
+class StaleRead(IntegrityError):
+    """An aggregate the command read has changed since: nothing was recorded; decide again."""
+
+
+STALE_READ_MESSAGE = "tekil: an aggregate read by this command has changed since it was read"
+
+# Under the table lock: has any aggregate the command read got an event after the version it
+# read? (The primary key's index answers it.) Then abort, recording nothing.
+CHECK_READS = (  # constants only; the names are composed by psycopg.sql
+    "IF p_read_ids IS NOT NULL AND EXISTS ("  # noqa: S608
+    "SELECT 1 FROM unnest(p_read_ids, p_read_versions) "
+    "AS r(o, v) JOIN {schema}.{table} e ON e.originator_id = r.o "
+    "AND e.originator_version = r.v + 1) THEN "
+    "RAISE EXCEPTION USING ERRCODE = 'serialization_failure', MESSAGE = '"
+    + STALE_READ_MESSAGE
+    + "'; "
+    "END IF; "
+)
 
 
 def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
@@ -87,14 +122,26 @@ def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
     — the pool then discards it and tries the next one, without the caller noticing. (A
     notification for a LISTEN left on a pooled connection also makes it readable: the round
     trip then simply consumes it.)
+
+    A server that closed one idle connection has most likely closed all of them, and
+    psycopg_pool waits 1, 2, 4, ... s before each further check within one checkout: finding
+    ten dead connections one by one held a request for 15 s, or failed it at the pool's
+    timeout. So the first dead one found has the pool check all its idle connections at once
+    (tests/reliability/test_database_loss.py).
     """
-    pgconn = conn.pgconn
-    if pgconn.status != ConnStatus.OK:
-        raise psycopg.OperationalError("the connection is closed")
-    poller = select.poll()
-    poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
-    if poller.poll(0):
-        ConnectionPool.check_connection(conn)
+    try:
+        pgconn = conn.pgconn
+        if pgconn.status != ConnStatus.OK:
+            raise psycopg.OperationalError("the connection is closed")
+        poller = select.poll()
+        poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
+        if poller.poll(0):
+            ConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)  # set by the pool before it calls its check
+        if isinstance(pool, psycopg_pool.ConnectionPool):
+            pool.check()
+        raise
 
 
 def use_idle_check(datastore: PostgresDatastore) -> bool:
@@ -142,13 +189,15 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{one}("
                 "p_originator_id {id_type}, p_originator_version bigint, p_topic text, "
-                "p_state bytea, p_lock_timeout text) "
+                "p_state bytea, p_lock_timeout text, p_read_ids {id_type}[], "
+                "p_read_versions bigint[]) "
                 "RETURNS bigint LANGUAGE plpgsql VOLATILE AS $tekil$ "
                 "DECLARE new_id bigint; "
                 "BEGIN "
                 "PERFORM set_config('lock_timeout', p_lock_timeout, true); "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-                "NOTIFY {channel}; "
+                + CHECK_READS
+                + "NOTIFY {channel}; "
                 "INSERT INTO {schema}.{table} "
                 "(originator_id, originator_version, topic, state) "
                 "VALUES (p_originator_id, p_originator_version, p_topic, p_state) "
@@ -162,15 +211,17 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
         # back on the primary key, so the answer does not depend on the order of RETURNING).
         self.sql_create_statements.append(
             SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{many}("
+                "CREATE OR REPLACE FUNCTION {schema}.{many}("  # noqa: S608 - constants
                 "p_originator_ids {id_type}[], p_originator_versions bigint[], "
-                "p_topics text[], p_states bytea[], p_lock_timeout text) "
+                "p_topics text[], p_states bytea[], p_lock_timeout text, "
+                "p_read_ids {id_type}[], p_read_versions bigint[]) "
                 "RETURNS bigint[] LANGUAGE plpgsql VOLATILE AS $tekil$ "
                 "DECLARE new_ids bigint[]; "
                 "BEGIN "
                 "PERFORM set_config('lock_timeout', p_lock_timeout, true); "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-                "NOTIFY {channel}; "
+                + CHECK_READS
+                + "NOTIFY {channel}; "
                 "WITH given AS ("
                 " SELECT * FROM unnest(p_originator_ids, p_originator_versions, p_topics, "
                 " p_states) WITH ORDINALITY AS g(o, v, t, s, n)), "
@@ -187,14 +238,17 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
             ).format(many=many, **names)
         )
         self._insert_one = (
-            SQL("SELECT {schema}.{one}(%s, %s::bigint, %s::text, %s::bytea, %s::text)")
-            .format(schema=schema, one=one)
+            SQL(
+                "SELECT {schema}.{one}(%s, %s::bigint, %s::text, %s::bytea, %s::text, "
+                "%s::{id_type}[], %s::bigint[])"
+            )
+            .format(schema=schema, one=one, id_type=id_type)
             .as_string()
         )
         self._insert_many = (
             SQL(
                 "SELECT {schema}.{many}(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[], "
-                "%s::text)"
+                "%s::text, %s::{id_type}[], %s::bigint[])"
             )
             .format(schema=schema, many=many, id_type=id_type)
             .as_string()
@@ -203,6 +257,15 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
         self._functions_missing_until = 0.0
         self._functions_lock = threading.Lock()
 
+        self._read_changed = (
+            SQL(
+                "SELECT 1 FROM unnest(%s::{id_type}[], %s::bigint[]) AS r(o, v) "
+                "JOIN {schema}.{table} e ON e.originator_id = r.o "
+                "AND e.originator_version = r.v + 1 LIMIT 1"
+            )
+            .format(schema=schema, table=table, id_type=id_type)
+            .as_string()
+        )
         self._select_all = (
             SQL(
                 "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
@@ -223,16 +286,37 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
             and not self.datastore.enable_db_functions
             and self._functions_missing_until <= time.monotonic()
         ):
-            ids = self._insert_in_one_round_trip(stored_events)
+            ids = self._insert_in_one_round_trip(stored_events, reads.get())
             if ids is not None:
                 return ids
         # Nothing to insert, a tracking record to write (not for an application recorder),
-        # or the functions are not there: the library's way (with its own retries).
+        # or the functions are not there: the library's way (with its own retries), after
+        # checking the reads on their own (not under the table lock: a store without the
+        # functions, until `tekil db init`, does not have the one-statement guarantee).
+        if stored_events and reads.get():
+            self._check_reads(reads.get())
         return super().insert_events(stored_events, **kwargs)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _insert_in_one_round_trip(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+    def _check_reads(self, read: Sequence[tuple[UUID, int]]) -> None:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(
+                self._read_changed,
+                ([i for i, _ in read], [v for _, v in read]),
+            )
+            if curs.fetchone() is not None:
+                raise StaleRead(STALE_READ_MESSAGE)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_in_one_round_trip(
+        self, stored_events: Sequence[StoredEvent], read: Sequence[tuple[UUID, int]] = ()
+    ) -> list[int] | None:
         """The events' notification ids, in order; None if the functions are missing."""
+        read_ids = [i for i, _ in read] if read else None
+        read_versions = [v for _, v in read] if read else None
         if len(stored_events) == 1:
             (e,) = stored_events
             query = self._insert_one
@@ -242,6 +326,8 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
                 e.topic,
                 e.state,
                 self._lock_timeout,
+                read_ids,
+                read_versions,
             )
         else:
             query = self._insert_many
@@ -251,6 +337,8 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],
                 self._lock_timeout,
+                read_ids,
+                read_versions,
             )
         # Errors other than these two leave the `with` as psycopg's, and get_connection()
         # converts them as it does for the library's insert (OperationalError, ...).
@@ -268,6 +356,10 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
                 diag = error.diag
                 msg = f"{diag.message_primary}\nDETAIL:  {diag.message_detail}"
                 raise IntegrityError(msg) from error
+            except psycopg.errors.SerializationFailure as error:
+                if error.diag.message_primary == STALE_READ_MESSAGE:
+                    raise StaleRead(STALE_READ_MESSAGE) from error
+                raise
             except psycopg.errors.UndefinedFunction:
                 self._functions_missing()
                 return None

@@ -112,5 +112,11 @@ def store_env(url: str, *, create_tables: bool = False) -> dict[str, str]:
         # No round trip per connection checkout: the recorder gives the pool a check that
         # looks at the socket instead (pgstore.check_idle_connection).
         "POSTGRES_PRE_PING": "no",
+        # Aggregates stay in memory between commands here too: the store checks with each
+        # save that what the command read is still current (domain/pgstore.py), so a write by
+        # another process makes the command decide again from the store (domain/core.py).
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
         "CREATE_TABLE": create,
     }

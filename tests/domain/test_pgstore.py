@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from domain import context, pgstore
 from domain.app import Business, open_business
 from domain.context import CommandContext
+from domain.errors import RuleViolation
 from domain.pgstore import TekilPostgresRecorder, check_idle_connection
 from domain.settings import Settings, postgres_params, store_env
 
@@ -320,3 +322,110 @@ def test_the_library_recorder_still_reads_what_this_one_wrote(
         assert library.recorder.insert_events([event()]) == [3]
     finally:
         library.close()
+
+
+# -- what a command read is checked at its save ------------------------------------------------
+
+
+@pytest.mark.parametrize("functions", [True, False], ids=["one-statement", "without-functions"])
+def test_a_save_whose_reads_changed_records_nothing(
+    recorder: TekilPostgresRecorder, postgresql_url: str, functions: bool
+) -> None:
+    read = event()
+    recorder.insert_events([read])
+    if not functions:  # a store initialised before the functions: checked before the insert
+        with _connect(postgresql_url) as admin:
+            admin.execute(f'DROP FUNCTION "{recorder.insert_one_function_name}"')
+            admin.execute(f'DROP FUNCTION "{recorder.insert_many_function_name}"')
+    # Read at version 1 and still there: recorded.
+    token = pgstore.reads.set([(read.originator_id, 1)])
+    try:
+        assert recorder.insert_events([event()]) == [2]
+    finally:
+        pgstore.reads.reset(token)
+    recorder.insert_events([event(read.originator_id, 2)])  # someone changes what was read
+    before = positions(recorder)
+    for saved in ([event()], [event(), event()]):
+        token = pgstore.reads.set([(uuid.uuid4(), 3), (read.originator_id, 1)])
+        try:
+            with pytest.raises(pgstore.StaleRead, match="changed since it was read"):
+                recorder.insert_events(saved)
+        finally:
+            pgstore.reads.reset(token)
+    assert positions(recorder) == before
+    assert isinstance(pgstore.StaleRead(), IntegrityError)  # what a command retries on
+
+
+def _two_processes(url: str) -> tuple[Business, Business]:
+    """Two applications on one store, each with its own connections and aggregate cache, as
+    two API processes have."""
+    return open_business(Settings(database_url=url)), open_business(Settings(database_url=url))
+
+
+def test_the_cache_is_used_and_a_change_by_another_process_is_caught_at_save(
+    business: Business, postgresql_url: str
+) -> None:
+    """A command that reads a lead it does not change (logging an activity about it) after
+    another process changed the lead: the store refuses the save, the command is decided
+    again from the store, and succeeds."""
+    a, b = _two_processes(postgresql_url)
+    try:
+        assert a.repository.cache is not None
+        with context.acting(CommandContext(actor="ayse")):
+            lead = a.capture_lead(name="Ada", company="Ada A.Ş.", source="web")
+            a.log_activity(kind="call", subject="intro", regarding="lead", regarding_id=lead.id)
+            assert lead.id in a.repository.cache.cache  # type: ignore[attr-defined]
+            reads = a.recorder.select_events  # count the loads from the store
+            loads: list[Any] = []
+
+            def counted(originator_id: Any, **kwargs: Any) -> Any:
+                loads.append(originator_id)
+                return reads(originator_id, **kwargs)
+
+            a.recorder.select_events = counted  # type: ignore[method-assign]
+            a.log_activity(
+                kind="note", subject="from memory", regarding="lead", regarding_id=lead.id
+            )
+            assert loads == []  # the lead came from the cache
+            b.qualify_lead(lead.id)  # the other process
+            before = a.recorder.max_notification_id()
+            done = a.log_activity(
+                kind="call", subject="again", regarding="lead", regarding_id=lead.id
+            )
+            assert loads == [lead.id]  # the refused save made it read again
+        assert done.position == before + 1  # recorded once
+        assert a.repository.get(lead.id).version == 2
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_refusal_decided_on_remembered_state_is_checked_against_the_store(
+    business: Business, postgresql_url: str
+) -> None:
+    """Process A remembers 5 units in stock; process B receives 3 more; A ships 8. On what A
+    remembered that is refused, but the store says 8 are there: the command is decided again
+    from the store and ships."""
+    a, b = _two_processes(postgresql_url)
+    try:
+        a.ensure_defaults()
+        with context.acting(CommandContext(actor="depo")):
+            a.define_product(sku="W-1", name="Widget", list_price=Decimal(100))
+            customer = a.register_customer(name="Acme", payment_terms_days=30).id
+            a.receive_stock(lines=[{"sku": "W-1", "quantity": 5, "unit_cost": 60}])
+            quote = a.create_quote(customer_id=customer, lines=[{"sku": "W-1", "quantity": 8}])
+            a.accept_quote(quote.id)
+            order = a.place_order(quote_id=quote.id)
+            a.confirm_order(order.id)
+            b.receive_stock(lines=[{"sku": "W-1", "quantity": 3, "unit_cost": 70}])
+            shipped = a.ship_order(order.id, lines=[{"line": 1, "quantity": 8}])
+        assert shipped.position == a.recorder.max_notification_id()
+        # And a refusal the store agrees with stays a refusal (decided twice, refused twice).
+        with (
+            context.acting(CommandContext(actor="depo")),
+            pytest.raises(RuleViolation),
+        ):
+            a.ship_order(order.id, lines=[{"line": 1, "quantity": 1}])
+    finally:
+        a.close()
+        b.close()
