@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
@@ -180,7 +184,8 @@ _MEANINGS = {
     409: "A business rule or a concurrent change stands in the way; nothing was recorded",
     413: "The request body is larger than the server accepts",
     422: "Invalid input: `errors` names each offending field; nothing was recorded",
-    503: "The read model has not reached `min_position` yet; retry after `Retry-After`",
+    503: "The read model has not reached `min_position` yet, or the database is unreachable; "
+    "retry after `Retry-After`",
 }
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": meaning, "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
@@ -188,8 +193,40 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The database went away under the request (a restart, a failover, a dropped connection, a
+# pool that could not connect in time): the next attempt will most likely work, so the answer
+# is 503 with Retry-After, not 500. A command that gets it may have been recorded or not (the
+# connection can drop after the commit): a caller repeats it with its Idempotency-Key.
+UNAVAILABLE = (StoreOperationalError, StoreInterfaceError, psycopg.OperationalError)
+
+
+def _lost_database(exc: Exception) -> bool:
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, UNAVAILABLE)
+    return isinstance(exc, UNAVAILABLE)
+
+
+def _database(request: Request, exc: Exception) -> JSONResponse:
+    if not _lost_database(exc):
+        return _unexpected(request, exc)
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, exc, exc_info=True
+    )
+    return problem(
+        503,
+        "Service unavailable",
+        "the database could not be reached; retry shortly (a command sent with an "
+        "Idempotency-Key is recorded once however often it is repeated)",
+        kind="unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": "1"},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    for error in (*UNAVAILABLE, DBAPIError, psycopg.InterfaceError):
+        app.add_exception_handler(error, _database)
     app.add_exception_handler(Exception, _unexpected)
