@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
 from sqlalchemy import literal, select, update
@@ -44,6 +45,15 @@ def _gc_paused() -> Iterator[None]:
 
 
 _topics: dict[str, type] = {}
+
+
+def _loads(state: bytes) -> Any:
+    """A stored event's JSON, parsed by orjson (several times faster than `json`, and the
+    same values); what orjson refuses and `json` accepts (NaN, say) goes to `json`."""
+    try:
+        return orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return json.loads(state)
 
 
 def _resolve(topic: str) -> type:
@@ -205,7 +215,7 @@ class Runner:
             # Read models that take events as stored get them without decoding, where the
             # store keeps plain JSON; the others get each event decoded once.
             plain = mapper.cipher is None and mapper.compressor is None
-            loads = json.loads
+            loads = _loads
             for n, takers in work:
                 event = raw = None
                 for p in takers:
