@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,11 +39,13 @@ def create_app(
     run_projections: bool = True,
     run_jobs: bool = False,
     max_body_bytes: int | None = None,
+    close_services: bool = False,
 ) -> FastAPI:
     """The API over `services`. With `run_projections`, the read models are fed in this
     process (the default on SQLite); otherwise `tekil projections run` feeds them. With
     `run_jobs`, the scheduled business jobs run daily in this process (api/jobs.py). A request
-    body over `max_body_bytes` (default: TEKIL_MAX_BODY_BYTES, or 1 MiB) is refused with 413."""
+    body over `max_body_bytes` (default: TEKIL_MAX_BODY_BYTES, or 1 MiB) is refused with 413.
+    With `close_services`, the app closes `services` when it shuts down."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +60,8 @@ def create_app(
             if scheduler is not None:
                 scheduler.stop()
             services.runner.stop()
+            if close_services:
+                services.close()
 
     app = FastAPI(
         title="tekil",
@@ -77,3 +82,17 @@ def create_app(
     for module in (invoices, payments, journal, finance, audit):
         app.include_router(module.router, responses=errors.PROBLEM_RESPONSES)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `tekil serve --workers N` (uvicorn imports it by
+    name in each worker): the store from TEKIL_DATABASE_URL; the read models fed here only if
+    TEKIL_SERVE_PROJECTIONS is 1 (`serve` runs them in a process of their own instead), the
+    scheduled jobs run here if TEKIL_SERVE_JOBS is 1."""
+    services = Services.open()
+    return create_app(
+        services,
+        run_projections=os.environ.get("TEKIL_SERVE_PROJECTIONS") == "1",
+        run_jobs=os.environ.get("TEKIL_SERVE_JOBS") == "1",
+        close_services=True,
+    )

@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, machine, median, print_machine
+from harness import ROOT, copy_sqlite, machine, median, print_machine
 
 from domain import context
 from domain.settings import Settings, store_env
@@ -209,7 +209,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tempfile.mkdtemp(prefix="tekil-audit-", dir=args.dir))
         try:
             db = work / "store.db"
-            shutil.copyfile(cached, db)
+            copy_sqlite(cached, db)
             url = f"sqlite:///{db}"
             seal_file = work / "seal.json"
             result: dict[str, Any] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -77,6 +78,15 @@ def store(
             yield url
     else:
         raise ValueError(f"unknown backend {backend!r} (sqlite, postgresql)")
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite store, with what is still in its write-ahead log (a
+    plain file copy would miss the last transactions until a checkpoint)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
 
 
 def median(values: list[float]) -> float:

@@ -28,7 +28,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from generator import generate
-from harness import DEFAULT_PG_URL, machine, median, pg_connect, print_machine, store
+from harness import (
+    DEFAULT_PG_URL,
+    copy_sqlite,
+    machine,
+    median,
+    pg_connect,
+    print_machine,
+    store,
+)
 from psycopg import sql
 from sqlalchemy import select
 
@@ -173,7 +180,7 @@ def prepared(backend: str, args: argparse.Namespace) -> Iterator[tuple[str, dict
 def _copy(path: Path) -> Iterator[str]:
     with store("sqlite") as url:
         target = Path(url.split(":///", 1)[1])
-        shutil.copyfile(path, target)
+        copy_sqlite(path, target)
         yield url
 
 

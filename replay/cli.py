@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -63,8 +64,22 @@ def db_init(database_url: str) -> None:
     help="run the scheduled business jobs daily and once at start-up (quote expiry, overdue "
     "invoices); safe in several processes, as each job records once",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes (PostgreSQL only); with more than one, the read models are fed by a "
+    "`tekil projections run` process this command starts beside them",
+)
 def serve(
-    database_url: str, host: str, port: int, demo: bool, projections: bool, jobs: bool
+    database_url: str,
+    host: str,
+    port: int,
+    demo: bool,
+    projections: bool,
+    jobs: bool,
+    workers: int,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
@@ -85,11 +100,53 @@ def serve(
         click.echo(
             f"try: curl -H 'Authorization: Bearer {key}' http://{host}:{port}/api/reports/pipeline"
         )
+    if workers > 1:
+        services.close()
+        _serve_workers(settings, host, port, workers, projections=projections, jobs=jobs)
+        return
     app = create_app(services, run_projections=projections, run_jobs=jobs)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         services.close()
+
+
+def _serve_workers(
+    settings: Settings, host: str, port: int, workers: int, *, projections: bool, jobs: bool
+) -> None:
+    """uvicorn's worker processes, each opening the store itself (api.app:app_from_env), and
+    one projection runner process beside them."""
+    import subprocess
+
+    import uvicorn
+
+    if settings.backend != "postgresql":
+        raise click.UsageError(
+            "the embedded SQLite store is written by one process: --workers needs PostgreSQL"
+        )
+    os.environ["TEKIL_DATABASE_URL"] = settings.database_url
+    if settings.read_database_url:
+        os.environ["TEKIL_READ_DATABASE_URL"] = settings.read_database_url
+    os.environ["TEKIL_SERVE_PROJECTIONS"] = "0"
+    os.environ["TEKIL_SERVE_JOBS"] = "1" if jobs else "0"
+    runner = (
+        subprocess.Popen([sys.executable, "-m", "replay.cli", "projections", "run"])
+        if projections
+        else None
+    )
+    try:
+        uvicorn.run(
+            "api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+    finally:
+        if runner is not None:
+            runner.terminate()
+            runner.wait(30)
 
 
 # -- keys -----------------------------------------------------------------------------------

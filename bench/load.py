@@ -1,0 +1,326 @@
+"""Load: the API under many concurrent clients on PostgreSQL, and nothing acknowledged lost.
+
+1. A fresh PostgreSQL schema; `tekil db init`; an admin key (`tekil keys create`).
+2. `tekil serve --workers 2` (two uvicorn worker processes and the projection runner beside
+   them), as a real server on a local port.
+3. Untimed set-up over HTTP: products with plenty of stock, one customer per client.
+4. N clients (default 50, asyncio + httpx, one connection each) for D seconds (default 60),
+   each running the order-to-cash cycle again and again: quote, accept, order, confirm,
+   ship, invoice, pay — seven commands. Clients share the products, so some commands meet a
+   concurrent change of the same stock (the server retries those; what it cannot settle is a
+   409, counted, and the client starts a new cycle).
+5. The server is stopped, then the store is read directly: every acknowledged command's
+   position must hold an event, and for each command type the store holds exactly as many
+   events of its type as were acknowledged (none lost, none recorded twice).
+
+Prints commands/s, cycles/s, p50/p99 latency per command type and overall, the status codes
+seen (any 5xx is a failure), and the loss check; exit status 1 if anything was lost or a 5xx
+was seen.
+
+Run:  .venv/bin/python bench/load.py                        (50 clients, 60 s, about 2 minutes)
+      .venv/bin/python bench/load.py --clients 10 --seconds 10 --json /tmp/load.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from harness import DEFAULT_PG_URL, ROOT, machine, pg_connect, print_machine, store
+
+from domain.app import open_business
+from domain.settings import Settings, postgres_params
+
+TEKIL = [sys.executable, "-m", "replay.cli"]
+PRICE = 100
+PRODUCTS = 20
+# Each command of the cycle, and the event type its acknowledgement must have recorded.
+RECORDS = {
+    "quote": "Quote.Drafted",
+    "accept": "Quote.Accepted",
+    "order": "SalesOrder.Placed",
+    "confirm": "SalesOrder.Confirmed",
+    "ship": "Shipment.Dispatched",
+    "invoice": "Invoice.Issued",
+    "pay": "Payment.Received",
+}
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: Counter[int] = field(default_factory=Counter)
+    acknowledged: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    unanswered: int = 0
+    cycles: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tekil(*args: str, url: str) -> str:
+    done = subprocess.run(
+        [*TEKIL, *args, "--db", url], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return done.stdout
+
+
+async def command(
+    http: httpx.AsyncClient, tally: Tally, name: str, path: str, body: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    began = time.perf_counter()
+    try:
+        response = await http.post(path, json=body)
+    except httpx.HTTPError as error:
+        tally.unanswered += 1
+        tally.problems.append(f"{name}: no answer ({type(error).__name__})")
+        return None
+    tally.latencies[name].append(time.perf_counter() - began)
+    tally.statuses[response.status_code] += 1
+    if response.status_code >= 500:
+        tally.problems.append(f"{name}: {response.status_code} {response.text[:200]}")
+    if response.status_code not in (200, 201):
+        return None
+    answer: dict[str, Any] = response.json()
+    tally.acknowledged[name].append(int(answer["position"]))
+    return answer
+
+
+async def client(
+    http: httpx.AsyncClient, tally: Tally, customer: str, sku: str, deadline: float
+) -> None:
+    line = {"sku": sku, "quantity": "1"}
+    while time.monotonic() < deadline:
+        quote = await command(
+            http, tally, "quote", "/api/quotes", {"customer_id": customer, "lines": [line]}
+        )
+        if quote is None:
+            continue
+        if await command(http, tally, "accept", f"/api/quotes/{quote['id']}/accept", None) is None:
+            continue
+        order = await command(http, tally, "order", "/api/orders", {"quote_id": quote["id"]})
+        if order is None:
+            continue
+        steps = [
+            ("confirm", f"/api/orders/{order['id']}/confirm", None),
+            ("ship", "/api/shipments", {"order_id": order["id"]}),
+            ("invoice", "/api/invoices", {"order_id": order["id"]}),
+            (
+                "pay",
+                "/api/payments",
+                {"customer_id": customer, "amount": f"{PRICE * 1.2:.2f}", "method": "bank"},
+            ),
+        ]
+        for name, path, body in steps:
+            if await command(http, tally, name, path, body) is None:
+                break
+        else:
+            tally.cycles += 1
+
+
+async def drive(base: str, key: str, clients: int, seconds: float) -> tuple[Tally, float]:
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=clients + 5, max_keepalive_connections=clients + 5)
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as http:
+        setup = Tally()
+        skus = [f"LOAD-{i:02d}" for i in range(PRODUCTS)]
+        for sku in skus:
+            await command(
+                http,
+                setup,
+                "setup",
+                "/api/products",
+                {"sku": sku, "name": f"Yük ürünü {sku}", "list_price": str(PRICE)},
+            )
+        await command(
+            http,
+            setup,
+            "setup",
+            "/api/stock/receipts",
+            {"lines": [{"sku": s, "quantity": "1000000", "unit_cost": "60"} for s in skus]},
+        )
+        customers = []
+        for i in range(clients):
+            answer = await command(
+                http,
+                setup,
+                "setup",
+                "/api/customers",
+                {"name": f"Müşteri {i:03d} A.Ş.", "payment_terms_days": 30},
+            )
+            assert answer is not None, setup.problems
+            customers.append(answer["id"])
+        if setup.problems:
+            raise RuntimeError(f"set-up failed: {setup.problems[:3]}")
+        tally = Tally()
+        began = time.monotonic()
+        deadline = began + seconds
+        await asyncio.gather(
+            *(
+                client(http, tally, customers[i], skus[i % PRODUCTS], deadline)
+                for i in range(clients)
+            )
+        )
+        return tally, time.monotonic() - began
+
+
+def wait_healthy(base: str, server: subprocess.Popen[Any], timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the server did not become healthy")
+
+
+def stored(url: str) -> tuple[set[int], Counter[str]]:
+    """Every position in the store, and the number of events of each type."""
+    schema = postgres_params(url)["schema"]
+    business = open_business(Settings(database_url=url))
+    table = business.recorder.events_table_name
+    business.close()
+    with pg_connect(url) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        rows = conn.execute(f'SELECT notification_id, topic FROM "{table}"').fetchall()
+    types = Counter(topic.split(":", 1)[1] for _, topic in rows)
+    return {position for position, _ in rows}, types
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+
+
+def report(
+    tally: Tally, seconds: float, positions: set[int], types: Counter[str]
+) -> dict[str, Any]:
+    everything = [v for values in tally.latencies.values() for v in values]
+    acknowledged = sum(len(v) for v in tally.acknowledged.values())
+    missing = [p for values in tally.acknowledged.values() for p in values if p not in positions]
+    counts = {
+        name: {"acknowledged": len(tally.acknowledged[name]), "stored": types.get(event, 0)}
+        for name, event in RECORDS.items()
+    }
+    # With a request left unanswered, its command may or may not have been recorded: then the
+    # store may hold more than was acknowledged, never less.
+    exact = tally.unanswered == 0
+    mismatched = {
+        n: c
+        for n, c in counts.items()
+        if (c["stored"] != c["acknowledged"] if exact else c["stored"] < c["acknowledged"])
+    }
+    fivexx = sum(n for status, n in tally.statuses.items() if status >= 500)
+    return {
+        "seconds": round(seconds, 1),
+        "requests": sum(tally.statuses.values()),
+        "acknowledged_commands": acknowledged,
+        "commands_per_second": round(acknowledged / seconds, 1),
+        "cycles": tally.cycles,
+        "cycles_per_second": round(tally.cycles / seconds, 2),
+        "p50_ms": round(percentile(everything, 50) * 1000, 1),
+        "p99_ms": round(percentile(everything, 99) * 1000, 1),
+        "by_command": {
+            name: {
+                "n": len(values),
+                "p50_ms": round(percentile(values, 50) * 1000, 1),
+                "p99_ms": round(percentile(values, 99) * 1000, 1),
+            }
+            for name, values in tally.latencies.items()
+        },
+        "statuses": dict(sorted(tally.statuses.items())),
+        "5xx": fivexx,
+        "unanswered": tally.unanswered,
+        "acknowledged_positions_missing_from_store": len(missing),
+        "counts": counts,
+        "counts_mismatched": mismatched,
+        "problems": tally.problems[:10],
+        "ok": fivexx == 0 and not missing and not mismatched,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    print_machine()
+    with store("postgresql", pg_url=args.pg_url) as url:
+        tekil("db", "init", url=url)
+        key = tekil("keys", "create", "--name", "load", "--role", "admin", url=url).split()[-1]
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [
+                *TEKIL,
+                "serve",
+                "--db",
+                url,
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--no-jobs",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            wait_healthy(base, server)
+            print(
+                f"  {args.clients} clients for {args.seconds:.0f} s against {args.workers} "
+                "workers ...",
+                flush=True,
+            )
+            tally, seconds = asyncio.run(drive(base, key, args.clients, args.seconds))
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        positions, types = stored(url)
+    result = report(tally, seconds, positions, types)
+    result["machine"] = machine()
+    result["clients"] = args.clients
+    result["workers"] = args.workers
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1))
+    verdict = "OK" if result["ok"] else "FAILED"
+    print(
+        f"\n{verdict}: {result['commands_per_second']:,} commands/s, "
+        f"{result['cycles_per_second']} order-to-cash cycles/s, p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms; {result['5xx']} 5xx; "
+        f"{result['acknowledged_positions_missing_from_store']} acknowledged commands missing"
+    )
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(result, out, indent=1)
+    sys.exit(0 if result["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
