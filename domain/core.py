@@ -39,9 +39,13 @@ from domain.ledger.chart import CHARTS, Chart
 from domain.numbering import NumberSeries, series_id
 from domain.pgstore import TekilPostgresRecorder, reads
 
-MAX_ATTEMPTS = 8
-# The longest wait before the second attempt (seconds); it doubles with each further one.
+# Enough for ten commands racing for one record (each loss is somebody's win, or one stale
+# read from this process's cache).
+MAX_ATTEMPTS = 12
+# The longest wait before the second attempt (seconds); it doubles with each further one,
+# up to MAX_RETRY_PAUSE.
 RETRY_PAUSE = 0.005
+MAX_RETRY_PAUSE = 0.1
 
 A = TypeVar("A", bound=Entity)
 P = ParamSpec("P")
@@ -176,7 +180,8 @@ class Core(Application):
                 # Lost a race for the same records: wait a random moment (outside this
                 # process's turn) before deciding again, so that the losers of one race do
                 # not all meet again in the next (tests/reliability/test_concurrency.py).
-                time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** (attempt - 2)))  # noqa: S311 - jitter, not secrecy
+                pause = min(RETRY_PAUSE * 2 ** (attempt - 2), MAX_RETRY_PAUSE)
+                time.sleep(random.uniform(0, pause))  # noqa: S311 - jitter, not secrecy
                 lost = False
             with self._turn:
                 if ctx.idempotency_key:

@@ -93,7 +93,14 @@ def test_a_projection_runner_killed_mid_catch_up_again_and_again_ends_as_a_clean
 
         runner = start_tekil("projections", "run", "--db", postgresql_url, log=tmp_path / "run.log")
         try:
-            wait_until(lambda: min(positions().values()) >= head, 60, "the runner to catch up")
+            wait_until(
+                lambda: min(positions().values()) >= head,
+                60,
+                lambda: (
+                    f"the runner to catch up to {head}: {positions()}, "
+                    f"log: {(tmp_path / 'run.log').read_text()[-3000:]}"
+                ),
+            )
         finally:
             stop(runner)
         survived = read_model_rows(services)
