@@ -66,8 +66,11 @@ def invoice_entry(
     invoice_date: date,
     customer_id: UUID,
     totals: dict[str, Any],
-) -> JournalEntry:
-    """A sales invoice: Dr receivables (gross) / Cr sales (net), Cr output VAT per rate."""
+) -> JournalEntry | None:
+    """A sales invoice: Dr receivables (gross) / Cr sales (net), Cr output VAT per rate.
+    An invoice of nothing but free lines (a 100 % discount, a zero price) posts nothing."""
+    if not Decimal(totals["total"]):
+        return None
     lines: list[Line] = [
         debit(chart.role("receivables"), Decimal(totals["total"]), customer_id),
         credit(chart.role("sales"), Decimal(totals["untaxed"])),

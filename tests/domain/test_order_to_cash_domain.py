@@ -213,6 +213,33 @@ def test_invoicing_covers_only_what_was_shipped_and_not_yet_invoiced(
     assert invoiced[0].due_date == TODAY + timedelta(days=30)
 
 
+def test_goods_given_away_are_invoiced_at_zero_and_post_nothing(
+    business: Business, widget: UUID, customer: UUID
+) -> None:
+    """A 100 % discount is a valid line, so its shipment must be invoiceable: the invoice is
+    issued (numbered, settled at once) and, moving no money, posts no journal entry. Found
+    by the invariant machine (tests/test_invariants.py): it was refused with "an entry needs
+    at least two non-zero lines", leaving the order shipped and never invoiced."""
+    received(business, (10, 60))
+    order = business.place_order(
+        customer_id=customer, lines=[{"sku": "W-1", "quantity": 2, "discount_percent": 100}]
+    )
+    business.confirm_order(order.id)
+    business.ship_order(order.id)
+    posted = len(entries(business))
+
+    invoice = business.invoice_order(order.id)
+
+    assert invoice.extra["number"] == "SAT2026000000001"
+    issued = [e for e in events(business) if type(e).__qualname__ == "Invoice.Issued"]
+    assert issued[0].totals["total"] == 0
+    assert len(entries(business)) == posted
+    with pytest.raises(RuleViolation, match="nothing"):
+        business.invoice_order(order.id)
+    account: ReceivableAccount = business.repository.get(receivable_id(customer))
+    assert not account.is_open(invoice.id)
+
+
 def test_payment_goes_to_the_oldest_open_invoice_and_the_excess_stays_as_credit(
     business: Business, widget: UUID, customer: UUID
 ) -> None:
