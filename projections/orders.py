@@ -2,7 +2,8 @@
 
 What a line has reserved comes from the order's own events: the reservation made when the
 order was confirmed, less what shipments of that line took from it (as the stock item
-releases it: never more than was reserved), and nothing once the order is cancelled.
+releases it: never more than was reserved, and per product — see `_release`), and nothing
+once the order is cancelled.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def progress(done: Decimal, wanted: Decimal) -> str:
 
 class Orders(Projection):
     name = "orders"
-    version = 1
+    # v2: a shipment releases line reservations per product, as the stock item does.
+    version = 2
     handles = (
         SalesOrder.Placed,
         SalesOrder.Confirmed,
@@ -134,14 +136,7 @@ class Orders(Projection):
                     quantity_reserved=ZERO,
                 )
             case SalesOrder.ShipmentRecorded():
-                released = ZERO
-                for d in event.lines:
-                    line = batch.get(lines, (key, int(d["line"])))
-                    if line is None:
-                        continue
-                    taken = min(line["reserved"], Decimal(d["quantity"]))
-                    released += taken
-                    batch.update(lines, (key, int(d["line"])), reserved=line["reserved"] - taken)
+                released = self._release(batch, key, order["line_count"], event.lines)
                 shipped = order["quantity_shipped"] + self._add(batch, key, event.lines, "shipped")
                 changes.update(
                     quantity_shipped=shipped,
@@ -157,6 +152,37 @@ class Orders(Projection):
                     invoice_state=progress(invoiced, order["quantity_ordered"]),
                 )
         batch.update(orders, key, **changes, **stamp)
+
+    def _release(
+        self, batch: Batch, key: Any, line_count: int, shipped: list[dict[str, Any]]
+    ) -> Decimal:
+        """Take a shipment off the lines' reservations as the stock item does: it holds one
+        reservation per product for the order and releases up to what was shipped of that
+        product, whichever line shipped it (domain.inventory.stock.StockItem.issue). A shipped
+        line's own reservation goes first, then those of the order's other lines of the same
+        product, so that the lines add up to what the stock holds for the order."""
+        lines = self["order_lines"]
+        rows = {n: batch.get(lines, (key, n)) for n in range(1, line_count + 1)}
+        reserved = {n: row["reserved"] for n, row in rows.items() if row is not None}
+        product = {n: row["product_id"] for n, row in rows.items() if row is not None}
+        left: dict[Any, Decimal] = {}
+        for d in shipped:
+            n = int(d["line"])
+            if n in reserved:
+                left[product[n]] = left.get(product[n], ZERO) + Decimal(d["quantity"])
+        own = [(int(d["line"]), Decimal(d["quantity"])) for d in shipped]
+        others = [(n, reserved[n]) for n in sorted(reserved)]
+        released = ZERO
+        for n, most in [*own, *others]:
+            if n not in reserved:
+                continue
+            taken = min(reserved[n], most, left[product[n]]) if product[n] in left else ZERO
+            if taken > 0:
+                reserved[n] -= taken
+                left[product[n]] -= taken
+                released += taken
+                batch.update(lines, (key, n), reserved=reserved[n])
+        return released
 
     def _add(self, batch: Batch, key: Any, quantities: list[dict[str, Any]], column: str) -> Any:
         """Add each `{"line", "quantity"}` to `column` of its line; returns the sum added."""
