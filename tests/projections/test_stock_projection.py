@@ -220,9 +220,9 @@ def test_an_order_with_two_lines_of_one_product_lists_what_the_stock_holds_for_i
     database_url: str,
 ) -> None:
     """The stock item holds one reservation per product for an order and a shipment releases
-    from it whichever line shipped; the order lines must add up to the same (found by the
-    invariant machine, tests/test_invariants.py: line 1 kept showing 3 reserved while the
-    stock held 1 for the order)."""
+    from it whichever line shipped; the order lines must add up to the same (found while
+    writing the model of tests/test_invariants.py, which checks this after every step: line 1
+    kept showing 3 reserved while the stock held 1 for the order)."""
     with open_services(database_url) as services:
         b = services.business
         with context.acting(context.CommandContext(actor="tester")):
