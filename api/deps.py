@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Connection
 
 from api.keys import Caller
@@ -193,6 +194,20 @@ def read_model(*names: str, dated: bool = False) -> Any:
             finally:
                 past.dispose()
             return
+        if min_position and not services.reads.wait_for(min_position, names, timeout=0):
+            head = services.business.recorder.max_notification_id() or 0
+            if min_position > head:
+                # No write answered with this position: waiting would not bring it.
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "value_error",
+                            "loc": ("query", "min_position"),
+                            "msg": f"no event has position {min_position}; the last is {head}",
+                            "input": min_position,
+                        }
+                    ]
+                )
         if min_position and not services.reads.wait_for(min_position, names):
             raise HTTPException(
                 503,

@@ -128,6 +128,16 @@ _HTTP_TITLES = {
 
 
 def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode at all (not UTF-8): as for bad JSON.
+        return problem(
+            422,
+            "Invalid input",
+            "the request has invalid fields: body",
+            kind="invalid-input",
+            instance=request.url.path,
+            errors=[{"field": "body", "in": "body", "message": "the body is not valid JSON"}],
+        )
     title, kind = _HTTP_TITLES.get(exc.status_code, ("Error", "error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     return problem(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, Select, func, select
 
 T = TypeVar("T", bound=BaseModel)
@@ -55,6 +56,22 @@ Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
 Percentage = Annotated[Decimal, Field(decimal_places=4)]
 
 
+# The largest OFFSET a database's 64-bit integer holds; past it SQLite fails, not the caller.
+MAX_OFFSET = 2**63 - 1
+
+
+def _storable_instant(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+# An instant stored or compared in UTC: 0001-01-01T00:00+00:01 has no UTC counterpart.
+Instant = Annotated[datetime, AfterValidator(_storable_instant)]
+
+
 class Public(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -97,4 +114,4 @@ def paginate(
 
 class PageParams(BaseModel):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)

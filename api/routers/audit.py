@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from api.deps import Reader, ServicesDep, read_model, require
+from api.schemas import MAX_OFFSET, Instant
 from replay import history
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -27,13 +27,13 @@ def document_history(
 def audit_trail(
     r: Annotated[Reader, read_model("audit")],
     actor: str | None = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[Instant | None, Query(alias="from")] = None,
+    until: Annotated[Instant | None, Query(alias="to")] = None,
     event_type: Annotated[
         str | None, Query(alias="type", description="Invoice.Issued, or Issued for every kind")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Who did what and when, across the whole business."""
     return history.trail(

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
 from api.deps import ExplainDep, Reader, ServicesDep, read_model, require
+from api.schemas import MAX_OFFSET
 from domain.errors import NotFound
 from projections import financial, receivables
 from projections.reconciliation import READ_MODELS, positions, reconcile
@@ -118,7 +119,7 @@ def general_ledger(
     date_from: From = None,
     date_to: To = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """One account's lines with the running balance (debit minus credit), from its balance
     before `from`. Pages with limit and offset keep the running balance right."""

@@ -82,6 +82,8 @@ CASES: list[tuple[str, Any, str]] = [
     ("/api/leads", {"name": "Ali", "company": LONG}, "company"),
     ("/api/leads", {"name": "Ali", "source": LONG}, "source"),
     ("/api/leads", {"name": "Ali\x00Veli"}, "name"),
+    ("/api/payments", b"0\xff", "body"),
+    ("/api/leads", b'{"name": "Ali \xff Veli"}', "body"),
     ("/api/leads", b'{"name": "Ali \\ud800 Veli"}', "name"),
     ("/api/customers", {"name": "Kaya", "contacts": [{"name": "Elif", "role": "\x00"}]},
      "contacts[0].role"),
@@ -320,6 +322,27 @@ def test_the_read_models_keep_up_after_all_that_bad_input(
     )
 
     assert got["name"] == "Son Kayıt"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/api/payments", {"offset": str(2**63)}, "offset"),
+        ("/api/reports/general-ledger", {"account": "100", "offset": str(2**63)}, "offset"),
+        ("/api/audit/trail", {"offset": str(2**63)}, "offset"),
+        ("/api/audit/trail", {"from": "0001-01-01T00:00:00+00:01"}, "from"),
+        ("/api/audit/trail", {"to": "9999-12-31T23:59:59-00:01"}, "to"),
+        ("/api/leads", {"min_position": str(10**12)}, "min_position"),
+    ],
+)
+def test_query_values_past_what_the_database_holds_are_invalid_input(
+    shared_api: Api, path: str, params: dict[str, str], field: str
+) -> None:
+    response = shared_api.get(path, params=params)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
 # -- the size of a body ----------------------------------------------------------------------

@@ -625,21 +625,42 @@ def test_two_callers_may_choose_the_same_idempotency_key(shared_api: Api) -> Non
 # -- read-your-writes ------------------------------------------------------------------------
 
 
-def test_a_read_that_waits_for_a_position_beyond_the_head_answers_503_with_retry_after(
+def test_a_read_that_waits_for_a_write_its_read_model_has_not_taken_in_answers_503(
     shared_api: Api,
 ) -> None:
-    reads = shared_api.services.reads
-    reads.wait_timeout = 0.3
+    services = shared_api.services
+    services.runner.stop()
+    services.reads.wait_timeout = 0.3
     try:
+        written = shared_api.ok("post", "/api/leads", {"name": "Gecikmeli Okuma"})
         response = shared_api.client.get(
-            "/api/leads", params={"min_position": 10**9}, headers=shared_api.headers()
+            "/api/leads",
+            params={"min_position": written["position"]},
+            headers=shared_api.headers(),
         )
     finally:
-        reads.wait_timeout = 5.0
+        services.reads.wait_timeout = 5.0
+        services.runner.start()
 
     problem = assert_problem(response, 503, "not-ready", "Not ready")
     assert response.headers["retry-after"] == "1"
-    assert "have not reached position 1000000000" in problem["detail"]
+    assert f"have not reached position {written['position']}" in problem["detail"]
+    assert shared_api.ok("get", "/api/leads", params={"min_position": written["position"]})
+
+
+def test_a_read_that_waits_for_a_position_no_write_has_reached_is_invalid(
+    shared_api: Api,
+) -> None:
+    response = shared_api.client.get(
+        "/api/leads", params={"min_position": 10**9}, headers=shared_api.headers()
+    )
+
+    problem = assert_problem(response, 422, "invalid-input", "Invalid input")
+    assert [(e["field"], e["in"]) for e in problem["errors"]] == [("min_position", "query")]
+    head = event_count(shared_api.services)
+    assert (
+        problem["errors"][0]["message"] == f"no event has position 1000000000; the last is {head}"
+    )
 
 
 def test_a_read_at_the_position_of_a_write_sees_it(shared_api: Api) -> None:
