@@ -30,17 +30,28 @@ log = logging.getLogger(__name__)
 COMPLETE_KEYS_LIMIT = 2_000_000
 
 
+# Objects set aside from collection (below) before they are handed back to it.
+FROZEN_LIMIT = 2_000_000
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a batch runs: a batch allocates many objects that
     live until its end (events, rows), and the collector would walk them again and again
-    (about a tenth of a rebuild's time). Collection resumes, and catches up, afterwards."""
+    (about a tenth of a rebuild's time). Afterwards, what the batch left alive is set aside
+    (`gc.freeze`: it is still freed as usual when nothing refers to it, but the collector
+    does not walk it), so that the collector does not walk the whole batch once more when it
+    resumes (another seventh of a rebuild's time). What was set aside goes back to the
+    collector in bulk, at the end of a catch-up or beyond FROZEN_LIMIT objects."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            if gc.get_freeze_count() > FROZEN_LIMIT:
+                gc.unfreeze()
             gc.enable()
 
 
@@ -293,6 +304,7 @@ class Runner:
                     return total
         finally:
             self._complete = None
+            gc.unfreeze()
 
     def _empty_tables(self) -> dict[Any, set[Any]]:
         """The tables of the projections that start from position 0 with nothing in them (a
