@@ -36,9 +36,15 @@ def check_initialised(services: Services) -> None:
         services.reads.positions()
     except Exception as error:
         services.close()
+        text = str(error)
+        if "no such table" in text or "does not exist" in text:
+            raise click.ClickException(
+                f"the database is not initialised ({type(error).__name__}); run: tekil db init "
+                f"--db {services.settings.database_url}"
+            ) from None
         raise click.ClickException(
-            f"the database is not initialised ({type(error).__name__}); run: tekil db init --db "
-            f"{services.settings.database_url}"
+            f"cannot read the database {services.settings.database_url}: "
+            f"{type(error).__name__}: {text.strip()}"
         ) from None
 
 
