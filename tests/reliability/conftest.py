@@ -37,7 +37,7 @@ from tests.conftest import _pg_connect
 
 REPO = Path(__file__).resolve().parents[2]
 TEKIL = [sys.executable, "-m", "replay.cli"]
-SMALL_POOLS = {"BUSINESS_POSTGRES_POOL_SIZE": "2", "BUSINESS_POSTGRES_MAX_OVERFLOW": "8"}
+SMALL_POOLS = {"BUSINESS_POSTGRES_POOL_SIZE": "1", "BUSINESS_POSTGRES_MAX_OVERFLOW": "6"}
 
 
 @pytest.fixture

@@ -138,7 +138,7 @@ def test_invoices_issued_at_the_same_moment_get_gapless_numbers_without_duplicat
     postgresql_url: str, app_name: str
 ) -> None:
     count = 8
-    with instances(postgresql_url, 4) as clients:
+    with instances(postgresql_url, 3) as clients:
         business = clients[0].services.business
         stocked_product(business, "NUM-1", count)
         buyer = customer(business)
@@ -146,7 +146,7 @@ def test_invoices_issued_at_the_same_moment_get_gapless_numbers_without_duplicat
 
         answers = at_once(
             [
-                (lambda c=clients[i % 4], o=o: c.post("/api/invoices", {"order_id": str(o)}))
+                (lambda c=clients[i % 3], o=o: c.post("/api/invoices", {"order_id": str(o)}))
                 for i, o in enumerate(orders)
             ]
         )
