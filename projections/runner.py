@@ -30,28 +30,23 @@ log = logging.getLogger(__name__)
 COMPLETE_KEYS_LIMIT = 2_000_000
 
 
-# Objects set aside from collection (below) before they are handed back to it.
-FROZEN_LIMIT = 2_000_000
-
-
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def _gc_paused(freeze: bool = False) -> Iterator[None]:
     """No cyclic garbage collection while a batch runs: a batch allocates many objects that
     live until its end (events, rows), and the collector would walk them again and again
-    (about a tenth of a rebuild's time). Afterwards, what the batch left alive is set aside
-    (`gc.freeze`: it is still freed as usual when nothing refers to it, but the collector
-    does not walk it), so that the collector does not walk the whole batch once more when it
-    resumes (another seventh of a rebuild's time). What was set aside goes back to the
-    collector in bulk, at the end of a catch-up or beyond FROZEN_LIMIT objects."""
+    (about a tenth of a rebuild's time). With `freeze` (a rebuild: big batches, and keys kept
+    until its end), what the batch left alive is then set aside (`gc.freeze`: still freed as
+    usual when nothing refers to it, but not walked by the collector), so that the collector
+    does not walk it all again when it resumes (another seventh of a rebuild's time); the
+    catch-up hands it back (`gc.unfreeze`) when it ends."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
-            gc.freeze()
-            if gc.get_freeze_count() > FROZEN_LIMIT:
-                gc.unfreeze()
+            if freeze:
+                gc.freeze()
             gc.enable()
 
 
@@ -171,7 +166,7 @@ class Runner:
         last = notifications[-1].id if len(notifications) >= self.batch_size else head
         while True:
             try:
-                with _gc_paused():
+                with _gc_paused(freeze=bool(self._complete)):
                     self._apply(active, notifications, last)
             except StaleTracking:
                 self._positions = None
@@ -293,6 +288,7 @@ class Runner:
         head = stop if stop is not None else (self.business.recorder.max_notification_id() or 0)
         total = 0
         self._complete = self._empty_tables()
+        rebuilding = bool(self._complete)
         try:
             while True:
                 n = self.step(stop=head)
@@ -304,7 +300,8 @@ class Runner:
                     return total
         finally:
             self._complete = None
-            gc.unfreeze()
+            if rebuilding:
+                gc.unfreeze()
 
     def _empty_tables(self) -> dict[Any, set[Any]]:
         """The tables of the projections that start from position 0 with nothing in them (a
