@@ -68,8 +68,8 @@ class Result:
 @dataclass
 class Attempt:
     """What one attempt of a command loaded: the ids (to evict them from the cache if it
-    fails), the version of each as stored when loaded (checked at save: see `Core.save`), and
-    whether any came from the cache."""
+    fails), the version of each as stored when loaded (on a store that checks them at save:
+    see `Core.save`), and whether any came from the cache."""
 
     loaded: list[UUID] = field(default_factory=list)
     read: dict[UUID, int] = field(default_factory=dict)
@@ -119,25 +119,18 @@ class Core(Application):
         repository = super().construct_repository()
         if repository.cache is None or repository.fastforward or repository.deepcopy_from_cache:
             return repository
+        kept = {
+            "event_store": self.events,
+            "snapshot_store": self.snapshots,
+            "cache_maxsize": repository.cache.maxsize,  # type: ignore[attr-defined]
+            "fastforward": False,
+            "deepcopy_from_cache": False,
+        }
         if isinstance(self.recorder, TekilPostgresRecorder):
-            return CommandCache(
-                event_store=self.events,
-                snapshot_store=self.snapshots,
-                cache_maxsize=repository.cache.maxsize,  # type: ignore[attr-defined]
-                fastforward=False,
-                deepcopy_from_cache=False,
-                in_command=lambda: _attempt.get() is not None,
-            )
-        if not isinstance(self.recorder, SQLiteApplicationRecorder):
-            return Repository(event_store=self.events, snapshot_store=self.snapshots)
-        return CheckedRepository(
-            event_store=self.events,
-            snapshot_store=self.snapshots,
-            cache_maxsize=repository.cache.maxsize,  # type: ignore[attr-defined]
-            fastforward=False,
-            deepcopy_from_cache=False,
-            head=head_reader(self.recorder),
-        )
+            return CommandCache(**kept, in_command=lambda: _attempt.get() is not None)
+        if isinstance(self.recorder, SQLiteApplicationRecorder):
+            return CheckedRepository(**kept, head=head_reader(self.recorder))
+        return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, for aggregates only: its runtime Protocol checks on every
@@ -252,7 +245,8 @@ class Core(Application):
         if cache is not None and self._reads_checked and not attempt.from_cache:
             attempt.from_cache = aggregate_id in cache.cache  # type: ignore[attr-defined]
         aggregate = self.repository.get(aggregate_id)
-        attempt.read.setdefault(aggregate.id, aggregate.version - len(aggregate.pending_events))
+        if self._reads_checked:  # only a store that checks them needs to know
+            attempt.read.setdefault(aggregate.id, aggregate.version - len(aggregate.pending_events))
         return aggregate
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str | None = None) -> A:
