@@ -4,7 +4,6 @@ beside them, as a real server; refused on the embedded SQLite store."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import httpx
 from click.testing import CliRunner
 
 from replay.cli import main
+from tests.reliability.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TEKIL = [sys.executable, "-m", "replay.cli"]
@@ -24,12 +24,6 @@ def test_several_workers_on_sqlite_are_refused(sqlite_url: str) -> None:
     result = CliRunner().invoke(main, ["serve", "--db", sqlite_url, "--workers", "2"])
     assert result.exit_code == 2
     assert "--workers needs PostgreSQL" in result.output
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _healthy(base: str, server: subprocess.Popen[Any]) -> None:
@@ -54,7 +48,7 @@ def test_two_workers_serve_commands_and_the_runner_beside_them_feeds_the_read_mo
         main, ["keys", "create", "--name", "w", "--role", "admin", "--db", postgresql_url]
     )
     key = created.output.split()[-1]
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(  # a real server: uvicorn's workers are processes
         [*TEKIL, "serve", "--db", postgresql_url, "--port", str(port), "--workers", "2"],
