@@ -1,7 +1,7 @@
 """The audit tool at scale: seal, verify and as-of replays of a store of a million events.
 
 1. Generate (or reuse, cached in /tmp/tekil-bench-cache) a realistic SQLite store: CRM and
-   order to cash mixed (bench/generator.py, mix `business`: leads, activities, opportunities,
+   order to cash mixed (replay/generator.py, mix `business`: leads, activities, opportunities,
    quotes, orders, reservations, shipments at FIFO cost, invoices, payments, receipts, the
    scheduler's daily jobs), recorded through the Business's own commands — their events
    written many commands per transaction (bench/batched.py) — while the projection runner
@@ -86,7 +86,7 @@ def generate_store(path: Path, events: int, seed: int, flush_every: int) -> dict
     fed as it grows; returns what to remember about it."""
     sys.path.insert(0, str(ROOT / "bench"))
     from batched import BatchedBusiness
-    from generator import generate
+    from replay.generator import generate
 
     from api.services import Services
 

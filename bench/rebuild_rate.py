@@ -1,6 +1,6 @@
 """Projection rebuild rate: how fast every read model is rebuilt from the whole event log.
 
-1. Generate realistic CRM history through the Business (bench/generator.py) while the
+1. Generate realistic CRM history through the Business (replay/generator.py) while the
    projection runner follows it live in the background, as `tekil serve` does (untimed).
 2. Time what `tekil projections rebuild --all` does (`projections.runner.rebuild`): drop the
    tables, rebuild them from position 0 without their secondary indexes, then index them.
@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from generator import generate
+from replay.generator import generate
 from harness import (
     DEFAULT_PG_URL,
     copy_sqlite,

@@ -22,7 +22,7 @@ calendar — `on_new_day` is told each new business day, every `events_per_day` 
 that documents fall due and age as in a real year; stories wait for days between steps.
 Warehouse staff record receipts and shipments, finance invoices and payments, sales the rest.
 
-    from generator import generate
+    from replay.generator import generate
     generate(business, events=100_000, seed=1)
     generate(business, events=1_000_000, seed=1, mix="business", on_new_day=business.set_today)
 """
