@@ -58,8 +58,8 @@ from typing import Any
 
 from eventsourcing.application import Repository
 from eventsourcing.persistence import StoredEvent
-from harness import DEFAULT_PG_URL, machine, median, pg_connect, print_machine, store
 
+from bench.harness import DEFAULT_PG_URL, machine, median, pg_connect, print_machine, store
 from domain import context
 from domain.app import Business, open_business
 from domain.settings import Settings, postgres_params, sqlite_path

@@ -8,7 +8,6 @@ import platform
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,11 +17,9 @@ from typing import Any
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as `python bench/x.py` from anywhere
-    sys.path.insert(0, str(ROOT))
+from domain.settings import postgres_params
 
-from domain.settings import postgres_params  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_PG_URL = os.environ.get(
     "TEKIL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

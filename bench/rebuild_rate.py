@@ -34,8 +34,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from replay.generator import generate
-from harness import (
+from psycopg import sql
+from sqlalchemy import select
+
+from bench.harness import (
     DEFAULT_PG_URL,
     copy_sqlite,
     machine,
@@ -44,9 +46,6 @@ from harness import (
     print_machine,
     store,
 )
-from psycopg import sql
-from sqlalchemy import select
-
 from domain.app import Business, open_business
 from domain.settings import Settings
 from projections.engine import Projection, tracking_table
@@ -54,6 +53,7 @@ from projections.registry import all_projections
 from projections.runner import Runner
 from projections.runner import rebuild as rebuild_all
 from projections.store import ReadStore
+from replay.generator import generate
 
 TARGET = 20_000  # events per second on SQLite
 CACHE_DIR = Path(os.environ.get("TEKIL_BENCH_CACHE", "/tmp/tekil-bench-cache"))

@@ -1,0 +1,1 @@
+"""Benchmarks of tekil beside their references, and `tekil bench`, which runs them all."""
