@@ -1,8 +1,11 @@
-"""Load: the API under many concurrent clients on PostgreSQL, and nothing acknowledged lost.
+"""Load: the API under many concurrent clients, on SQLite or PostgreSQL, and nothing
+acknowledged lost.
 
-1. A fresh PostgreSQL schema; `tekil db init`; an admin key (`tekil keys create`).
-2. `tekil serve --workers 2` (two uvicorn worker processes and the projection runner beside
-   them), as a real server on a local port.
+1. A fresh store (a SQLite file, or a PostgreSQL schema); `tekil db init`; an admin key
+   (`tekil keys create`).
+2. `tekil serve` as a real server on a local port: on SQLite one process that also feeds the
+   read models; on PostgreSQL `--workers N` uvicorn processes (and, with more than one, the
+   projection runner in a process beside them).
 3. Untimed set-up over HTTP: products with plenty of stock, one customer per client.
 4. N clients (default 50, asyncio + httpx, one connection each) for D seconds (default 60),
    each running the order-to-cash cycle again and again: quote, accept, order, confirm,
@@ -14,11 +17,13 @@
    events of its type as were acknowledged (none lost, none recorded twice).
 
 Prints commands/s, cycles/s, p50/p99 latency per command type and overall, the status codes
-seen (any 5xx is a failure), and the loss check; exit status 1 if anything was lost or a 5xx
-was seen.
+seen (any 5xx is a failure), the loss check, and the CPU time the server spent a request;
+exit status 1 if anything was lost or a 5xx was seen. `run(...)` gives the same figures as a
+dict, for other scripts.
 
-Run:  .venv/bin/python bench/load.py                        (50 clients, 60 s, about 2 minutes)
-      .venv/bin/python bench/load.py --clients 10 --seconds 10 --json /tmp/load.json
+Run:  .venv/bin/python bench/load.py            (PostgreSQL, 2 workers, 50 clients, 60 s)
+      .venv/bin/python bench/load.py --backend sqlite --clients 8 --seconds 20
+      .venv/bin/python bench/load.py --workers 1 --clients 10 --seconds 10 --json /tmp/load.json
 """
 
 from __future__ import annotations
@@ -31,16 +36,19 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from harness import DEFAULT_PG_URL, ROOT, machine, pg_connect, print_machine, store
+from harness import DEFAULT_PG_URL, ROOT, machine, print_machine, store
 
 from domain.app import open_business
-from domain.settings import Settings, postgres_params
+from domain.settings import Settings
+from projections.eventlog import read_log
 
 TEKIL = [sys.executable, "-m", "replay.cli"]
 PRICE = 100
@@ -133,7 +141,9 @@ async def client(
             tally.cycles += 1
 
 
-async def drive(base: str, key: str, clients: int, seconds: float) -> tuple[Tally, float]:
+async def drive(
+    base: str, key: str, clients: int, seconds: float, measure: Callable[[str], None]
+) -> tuple[Tally, float]:
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=clients + 5, max_keepalive_connections=clients + 5)
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as http:
@@ -168,6 +178,7 @@ async def drive(base: str, key: str, clients: int, seconds: float) -> tuple[Tall
         if setup.problems:
             raise RuntimeError(f"set-up failed: {setup.problems[:3]}")
         tally = Tally()
+        measure("start")
         began = time.monotonic()
         deadline = began + seconds
         await asyncio.gather(
@@ -176,7 +187,9 @@ async def drive(base: str, key: str, clients: int, seconds: float) -> tuple[Tall
                 for i in range(clients)
             )
         )
-        return tally, time.monotonic() - began
+        elapsed = time.monotonic() - began
+        measure("end")
+        return tally, elapsed
 
 
 def wait_healthy(base: str, server: subprocess.Popen[Any], timeout: float = 60) -> None:
@@ -195,15 +208,19 @@ def wait_healthy(base: str, server: subprocess.Popen[Any], timeout: float = 60) 
 
 def stored(url: str) -> tuple[set[int], Counter[str]]:
     """Every position in the store, and the number of events of each type."""
-    schema = postgres_params(url)["schema"]
     business = open_business(Settings(database_url=url))
-    table = business.recorder.events_table_name
-    business.close()
-    with pg_connect(url) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        rows = conn.execute(f'SELECT notification_id, topic FROM "{table}"').fetchall()
-    types = Counter(topic.split(":", 1)[1] for _, topic in rows)
-    return {position for position, _ in rows}, types
+    positions: set[int] = set()
+    types: Counter[str] = Counter()
+    try:
+        start = 1
+        while page := read_log(business.recorder, start, 10_000):
+            for entry in page:
+                positions.add(entry.id)
+                types[entry.topic.split(":", 1)[1]] += 1
+            start = page[-1].id + 1
+    finally:
+        business.close()
+    return positions, types
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -258,63 +275,133 @@ def report(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
-    parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
-    print_machine()
-    with store("postgresql", pg_url=args.pg_url) as url:
+def _cpu_seconds(root: int) -> float:
+    """User + system CPU time of process `root` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = defaultdict(list)
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children[int(fields[1])].append(int(entry))
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def _busy_seconds() -> float:
+    """CPU time spent by the whole machine (all cores, anything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run(
+    backend: str = "postgresql",
+    workers: int = 1,
+    clients: int = 50,
+    seconds: float = 60,
+    *,
+    pg_url: str = DEFAULT_PG_URL,
+) -> dict[str, Any]:
+    """Serve a fresh store with `tekil serve` and drive it with `clients` order-to-cash
+    clients for `seconds`; the figures and checks as a dict (`ok` is the verdict).
+
+    On SQLite the server is one process that also feeds the read models; on PostgreSQL,
+    `workers` uvicorn processes and, with more than one, the projection runner beside them.
+    `server_cpu_ms_per_request` counts the server's processes (not the database's);
+    `machine_cpu_busy` is the share of all cores busy during the run, load generator and
+    database included."""
+    if backend == "sqlite" and workers != 1:
+        raise ValueError("the SQLite store is served by one process: workers must be 1")
+    with store(backend, pg_url=pg_url) as url, tempfile.TemporaryFile() as log:
         tekil("db", "init", url=url)
         key = tekil("keys", "create", "--name", "load", "--role", "admin", url=url).split()[-1]
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        serve = ["serve", "--db", url, "--port", str(port), "--workers", str(workers)]
         server = subprocess.Popen(
-            [
-                *TEKIL,
-                "serve",
-                "--db",
-                url,
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-jobs",
-            ],
+            [*TEKIL, *serve, "--no-jobs"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        load_before = os.getloadavg()[0]
+        meter: dict[str, float] = {}
+
+        def measure(when: str) -> None:
+            meter[f"server_{when}"] = _cpu_seconds(server.pid)
+            meter[f"client_{when}"] = sum(os.times()[:2])
+            meter[f"busy_{when}"] = _busy_seconds()
+
         try:
             wait_healthy(base, server)
-            print(
-                f"  {args.clients} clients for {args.seconds:.0f} s against {args.workers} "
-                "workers ...",
-                flush=True,
-            )
-            tally, seconds = asyncio.run(drive(base, key, args.clients, args.seconds))
+            tally, elapsed = asyncio.run(drive(base, key, clients, seconds, measure))
         finally:
             server.send_signal(signal.SIGINT)
             try:
                 server.wait(60)
             except subprocess.TimeoutExpired:
                 server.kill()
+            log.seek(0)
+            errors = log.read().decode(errors="replace").splitlines()
         positions, types = stored(url)
-    result = report(tally, seconds, positions, types)
-    result["machine"] = machine()
-    result["clients"] = args.clients
-    result["workers"] = args.workers
+    result = report(tally, elapsed, positions, types)
+    requests = max(result["requests"], 1)
+    cores = os.cpu_count() or 1
+    result.update(
+        backend=backend,
+        workers=workers,
+        clients=clients,
+        load_average_before=round(load_before, 2),
+        server_cpu_ms_per_request=round(
+            (meter["server_end"] - meter["server_start"]) / requests * 1000, 2
+        ),
+        client_cpu_ms_per_request=round(
+            (meter["client_end"] - meter["client_start"]) / requests * 1000, 2
+        ),
+        machine_cpu_busy=round((meter["busy_end"] - meter["busy_start"]) / elapsed / cores, 2),
+        server_errors=[line for line in errors if "Traceback" in line or "ERROR" in line][:10],
+        machine=machine(),
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="postgresql")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=None, help="default 2 on PostgreSQL")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    workers = args.workers or (1 if args.backend == "sqlite" else 2)
+    print_machine()
+    print(
+        f"  {args.clients} clients for {args.seconds:.0f} s against {args.backend}, "
+        f"{workers} worker(s) ...",
+        flush=True,
+    )
+    result = run(args.backend, workers, args.clients, args.seconds, pg_url=args.pg_url)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1))
     verdict = "OK" if result["ok"] else "FAILED"
     print(
         f"\n{verdict}: {result['commands_per_second']:,} commands/s, "
         f"{result['cycles_per_second']} order-to-cash cycles/s, p50 {result['p50_ms']} ms, "
         f"p99 {result['p99_ms']} ms; {result['5xx']} 5xx; "
-        f"{result['acknowledged_positions_missing_from_store']} acknowledged commands missing"
+        f"{result['acknowledged_positions_missing_from_store']} acknowledged commands missing; "
+        f"server CPU {result['server_cpu_ms_per_request']} ms a request"
     )
     if args.json:
         with open(args.json, "w") as out:
