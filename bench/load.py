@@ -9,7 +9,8 @@ acknowledged lost.
 3. Untimed set-up over HTTP: products with plenty of stock, one customer per client.
 4. N clients (default 50, asyncio + httpx, one connection each) for D seconds (default 60),
    each running the order-to-cash cycle again and again: quote, accept, order, confirm,
-   ship, invoice, pay — seven commands. Clients share the products, so some commands meet a
+   ship, invoice, pay — seven commands (eight with `send=True`, as `tekil bench` runs it:
+   the quote is sent before it is accepted). Clients share the products, so some commands meet a
    concurrent change of the same stock (the server retries those; what it cannot settle is a
    409, counted, and the client starts a new cycle).
 5. The server is stopped, then the store is read directly: every acknowledged command's
@@ -44,8 +45,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from harness import DEFAULT_PG_URL, ROOT, machine, print_machine, store
 
+from bench.harness import DEFAULT_PG_URL, ROOT, machine, print_machine, store
 from domain.app import open_business
 from domain.settings import Settings
 from projections.eventlog import read_log
@@ -56,6 +57,7 @@ PRODUCTS = 20
 # Each command of the cycle, and the event type its acknowledgement must have recorded.
 RECORDS = {
     "quote": "Quote.Drafted",
+    "send": "Quote.Sent",
     "accept": "Quote.Accepted",
     "order": "SalesOrder.Placed",
     "confirm": "SalesOrder.Confirmed",
@@ -110,7 +112,7 @@ async def command(
 
 
 async def client(
-    http: httpx.AsyncClient, tally: Tally, customer: str, sku: str, deadline: float
+    http: httpx.AsyncClient, tally: Tally, customer: str, sku: str, deadline: float, send: bool
 ) -> None:
     line = {"sku": sku, "quantity": "1"}
     while time.monotonic() < deadline:
@@ -118,6 +120,9 @@ async def client(
             http, tally, "quote", "/api/quotes", {"customer_id": customer, "lines": [line]}
         )
         if quote is None:
+            continue
+        sent = f"/api/quotes/{quote['id']}/send"
+        if send and await command(http, tally, "send", sent, None) is None:
             continue
         if await command(http, tally, "accept", f"/api/quotes/{quote['id']}/accept", None) is None:
             continue
@@ -142,7 +147,12 @@ async def client(
 
 
 async def drive(
-    base: str, key: str, clients: int, seconds: float, measure: Callable[[str], None]
+    base: str,
+    key: str,
+    clients: int,
+    seconds: float,
+    measure: Callable[[str], None],
+    send: bool = False,
 ) -> tuple[Tally, float]:
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=clients + 5, max_keepalive_connections=clients + 5)
@@ -183,7 +193,7 @@ async def drive(
         deadline = began + seconds
         await asyncio.gather(
             *(
-                client(http, tally, customers[i], skus[i % PRODUCTS], deadline)
+                client(http, tally, customers[i], skus[i % PRODUCTS], deadline, send)
                 for i in range(clients)
             )
         )
@@ -312,6 +322,7 @@ def run(
     seconds: float = 60,
     *,
     pg_url: str = DEFAULT_PG_URL,
+    send: bool = False,
 ) -> dict[str, Any]:
     """Serve a fresh store with `tekil serve` and drive it with `clients` order-to-cash
     clients for `seconds`; the figures and checks as a dict (`ok` is the verdict).
@@ -346,7 +357,7 @@ def run(
 
         try:
             wait_healthy(base, server)
-            tally, elapsed = asyncio.run(drive(base, key, clients, seconds, measure))
+            tally, elapsed = asyncio.run(drive(base, key, clients, seconds, measure, send))
         finally:
             server.send_signal(signal.SIGINT)
             try:
