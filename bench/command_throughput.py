@@ -110,6 +110,12 @@ class RawSQLite:
             execute("INSERT INTO bench_raw_events VALUES (?,?,?,?)", row)
             execute("COMMIT")
 
+    def insert_batch(self, rows: list[tuple[Any, ...]]) -> None:
+        """All of `rows` in one transaction."""
+        self.conn.execute("BEGIN")
+        self.conn.executemany("INSERT INTO bench_raw_events VALUES (?,?,?,?)", rows)
+        self.conn.execute("COMMIT")
+
     def close(self) -> None:
         self.conn.close()
 
@@ -135,14 +141,20 @@ class RawPostgres:
     def rows(self, n: int, topic: str, state: bytes) -> list[tuple[Any, ...]]:
         return [(uuid.uuid4(), 1, topic, state) for _ in range(n)]
 
+    STATEMENT = (
+        "INSERT INTO bench_raw_events (originator_id, originator_version, topic, state) "
+        "VALUES (%s, %s, %s, %s)"
+    )
+
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         execute = self.conn.execute
-        statement = (
-            "INSERT INTO bench_raw_events (originator_id, originator_version, topic, state) "
-            "VALUES (%s, %s, %s, %s)"
-        )
         for row in rows:
-            execute(statement, row)
+            execute(self.STATEMENT, row)
+
+    def insert_batch(self, rows: list[tuple[Any, ...]]) -> None:
+        """All of `rows` in one transaction."""
+        with self.conn.transaction(), self.conn.cursor() as cursor:
+            cursor.executemany(self.STATEMENT, rows)
 
     def one_round_trip(self, business: Business, n: int, topic: str, state: bytes) -> float:
         """What the library's write path could cost: the same table lock, NOTIFY and INSERT

@@ -104,8 +104,10 @@ def machine() -> dict[str, str]:
 
     import sqlalchemy
 
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     info = {
         "cpu": f"{cpu or platform.processor()} x {os.cpu_count()}",
+        "memory": f"{memory:.1f} GiB",
         "python": platform.python_version(),
         "os": platform.platform(),
         "sqlite": __import__("sqlite3").sqlite_version,

@@ -216,6 +216,15 @@ def wait_healthy(base: str, server: subprocess.Popen[Any], timeout: float = 60) 
     raise RuntimeError("the server did not become healthy")
 
 
+def stop(server: subprocess.Popen[Any]) -> None:
+    """Ctrl-C, as an operator stops it; killed if it has not stopped within a minute."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def stored(url: str) -> tuple[set[int], Counter[str]]:
     """Every position in the store, and the number of events of each type."""
     business = open_business(Settings(database_url=url))
@@ -359,11 +368,7 @@ def run(
             wait_healthy(base, server)
             tally, elapsed = asyncio.run(drive(base, key, clients, seconds, measure, send))
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(60)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop(server)
             log.seek(0)
             errors = log.read().decode(errors="replace").splitlines()
         positions, types = stored(url)
