@@ -34,8 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, copy_sqlite, machine, median, print_machine
-
+from bench.harness import ROOT, copy_sqlite, machine, median, print_machine
 from domain import context
 from domain.settings import Settings, store_env
 from projections.engine import tracking_table
@@ -81,14 +80,23 @@ def signature() -> str:
     return hashlib.sha1(repr(shape).encode(), usedforsecurity=False).hexdigest()[:8]
 
 
-def generate_store(path: Path, events: int, seed: int, flush_every: int) -> dict[str, Any]:
+def generate_store(
+    path: Path,
+    events: int,
+    seed: int,
+    flush_every: int,
+    events_per_day: int = 3000,
+    **shape: Any,
+) -> dict[str, Any]:
     """A new store at `path` holding `events` events of the business mix, its read models
-    fed as it grows; returns what to remember about it."""
+    fed as it grows, a business day every `events_per_day` events (3000: a million is a
+    year), and `shape` passed to the generator (in_flight, products); returns what to
+    remember about it."""
     sys.path.insert(0, str(ROOT / "bench"))
     from batched import BatchedBusiness
-    from replay.generator import generate
 
     from api.services import Services
+    from replay.generator import generate
 
     url = f"sqlite:///{path}"
     # What `tekil db init` does: the store's, read models', keys' and chain's tables, and
@@ -98,7 +106,7 @@ def generate_store(path: Path, events: int, seed: int, flush_every: int) -> dict
     reads = ReadStore(url, all_projections())
     runner = Runner(business, reads)  # as `tekil serve` feeds them (batches of 1000)
     began = time.monotonic()
-    days = max(1, events // 3000)
+    days = max(1, events // events_per_day)
     start = date.fromordinal(date.today().toordinal() - days)
 
     def after(_result: Any) -> None:
@@ -118,7 +126,8 @@ def generate_store(path: Path, events: int, seed: int, flush_every: int) -> dict
             mix="business",
             on_new_day=business.set_today,
             start_day=start,
-            events_per_day=3000,
+            events_per_day=events_per_day,
+            **shape,
             after_command=after,
             progress=progress,
         )
