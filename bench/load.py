@@ -365,7 +365,12 @@ def run(
             meter[f"busy_{when}"] = _busy_seconds()
 
         try:
-            wait_healthy(base, server)
+            try:
+                wait_healthy(base, server)
+            except RuntimeError as error:
+                log.seek(0)
+                tail = log.read().decode(errors="replace").splitlines()[-15:]
+                raise RuntimeError("\n".join([str(error), *tail])) from None
             tally, elapsed = asyncio.run(drive(base, key, clients, seconds, measure, send))
         finally:
             stop(server)
