@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from api.keys import ROLES, InvalidKeyRequest
+from bench.cli import bench
 from domain.settings import Settings
 from replay.audit_cli import audit
 from replay.common import catch_up, db_option, open_services
@@ -351,6 +352,7 @@ def jobs_run(name: str, day: Any, database_url: str) -> None:
 
 
 main.add_command(audit)
+main.add_command(bench)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
