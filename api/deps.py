@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Connection
 
@@ -26,8 +27,11 @@ from projections.explain import Explanation
 from projections.store import ReadStore
 from replay import asof
 
+# The cheap dependencies are `async def`: FastAPI runs a plain `def` dependency in its
+# thread pool, a hand-over that costs more than what most of them do.
 
-def get_services(request: Request) -> Services:
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -35,7 +39,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def authenticate(
+async def authenticate(
     services: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
@@ -49,7 +53,7 @@ def authenticate(
             "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    caller = services.keys.authenticate(key)
+    caller = services.keys.trusted(key) or await run_in_threadpool(services.keys.authenticate, key)
     if caller is None:
         raise HTTPException(
             401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
@@ -60,7 +64,7 @@ def authenticate(
 def require(*roles: str) -> Any:
     """A dependency that lets through callers holding one of `roles` (admin always)."""
 
-    def check(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+    async def check(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         if not caller.may(*roles):
             raise HTTPException(
                 403,
@@ -244,7 +248,7 @@ _YES = ("true", "1", "yes", "on")
 _NO = ("false", "0", "no", "off", "")
 
 
-def explanation(
+async def explanation(
     explain: Annotated[str | None, Query(max_length=500, description=EXPLAIN)] = None,
 ) -> Explanation | None:
     if explain is None or explain.strip().lower() in _NO:

@@ -41,7 +41,7 @@ class Services:
             settings=settings,
             business=business,
             reads=reads,
-            keys=KeyStore(keys_engine),
+            keys=KeyStore(keys_engine, reads.reader if keys_engine is reads.writer else None),
             runner=Runner(business, reads, store_url=settings.database_url),
             chain=ChainStore(keys_engine),
         )

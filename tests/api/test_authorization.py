@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
-from api.keys import ROLES, api_keys
+from api import keys
+from api.keys import ROLES, KeyStore, api_keys
 from tests.conftest import Api, event_count, open_services, serve
 
 PROBLEM = "application/problem+json"
@@ -244,6 +246,26 @@ def test_a_revoked_key_is_unauthorized_and_a_new_key_of_that_name_works(shared_a
     rejoined = shared_api.as_role("sales", name=name)
     assert rejoined.post("/api/leads", {"name": "Veli"}).status_code == 201
     assert leaver.get("/api/leads").status_code == 401
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_seconds(
+    shared_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API trusts a key it found valid for a moment; `tekil keys revoke` elsewhere (here:
+    # another KeyStore on the same table) is seen once that moment has passed.
+    name = f"leaver-{uuid.uuid4().hex[:6]}"
+    leaver = shared_api.as_role("sales", name=name)
+    assert leaver.get("/api/leads").status_code == 200
+    elsewhere = KeyStore(shared_api.services.keys.engine)
+    now = time.monotonic()
+    monkeypatch.setattr(keys.time, "monotonic", lambda: now)
+
+    assert elsewhere.revoke(name)
+    assert leaver.get("/api/leads").status_code == 200  # still trusted, for a moment
+
+    monkeypatch.setattr(keys.time, "monotonic", lambda: now + keys.CHECK_AGAIN_AFTER + 0.01)
+    assert leaver.get("/api/leads").status_code == 401
+    assert leaver.post("/api/leads", {"name": "Ali"}).status_code == 401
 
 
 def test_keys_are_stored_hashed_never_as_given(shared_api: Api) -> None:
