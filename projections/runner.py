@@ -6,9 +6,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +18,10 @@ from typing import Any
 import orjson
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
-from sqlalchemy import literal, select, update
+from sqlalchemy import Connection, literal, select, update
 
-from domain.app import Business
+from domain.app import Business, open_business
+from domain.settings import Settings, backend_of
 from projections.engine import Batch, Projection, RawEvent, tracking_table
 from projections.eventlog import Listener, read_log
 from projections.store import ReadStore
@@ -210,8 +213,10 @@ class Runner:
         # The rows the previous batch left (as committed), unless something went wrong since.
         known, self._known = self._known, None
         complete, self._complete = self._complete, None
-        with self.reads.writer.begin() as conn:
-            batch = Batch(conn, known, complete)
+        with self._reading() as reader, self.reads.writer.connect() as writer:
+            if reader is None:
+                writer.begin()
+            batch = Batch(reader or writer, known, complete)
             # Rows are mostly keyed by the id of the aggregate whose events change them: let
             # the batch fetch those in bulk instead of one SELECT per row.
             for p, ids in touched.items():
@@ -243,6 +248,13 @@ class Runner:
                     except Exception as error:
                         error.projection = p.name  # type: ignore[attr-defined]
                         raise
+            if reader is not None:
+                # What the batch read is committed and stays so: nobody else writes these
+                # tables (the tracking rows below say if another runner did, and undo all).
+                reader.rollback()
+                batch.conn = writer
+                writer.begin()
+            conn = writer
             try:
                 batch.flush()
             except Exception as error:
@@ -270,6 +282,7 @@ class Runner:
                 ).rowcount
                 if moved != 1:
                     raise StaleTracking(p.name)
+            writer.commit()
         self._known = batch.carry_over()  # committed: the next batch may start from these
         if complete is not None:
             for table, keys in batch.written.items():
@@ -279,6 +292,20 @@ class Runner:
                     else:
                         complete[table].update(keys)
             self._complete = complete
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection | None]:
+        """Where a batch reads the rows it changes. On an SQLite file, a connection of its
+        own, outside the write lock: the lock (one writer for the whole database, the store
+        included) is then held only while the batch writes, not while its events are
+        handled, so that commands and other runners (a rebuild on the other core) wait less.
+        Elsewhere (PostgreSQL locks rows, not the database), the writing connection."""
+        reads = self.reads
+        if reads.reader is reads.writer or reads.writer.dialect.name != "sqlite":
+            yield None
+            return
+        with reads.reader.connect() as conn:
+            yield conn
 
     def catch_up(
         self, stop: int | None = None, on_progress: Callable[[Progress], None] | None = None
@@ -361,6 +388,11 @@ class Runner:
                 self._wake.clear()
 
 
+# Rebuilt in a second process when `rebuild` is given two jobs: the audit trail takes every
+# event of the log, as stored, and costs about as much as all the other read models together.
+SECOND: tuple[str, ...] = ("audit",)
+
+
 def rebuild(
     business: Business,
     reads: ReadStore,
@@ -368,15 +400,53 @@ def rebuild(
     *,
     batch_size: int = 5000,
     on_progress: Callable[[Progress], None] | None = None,
+    jobs: int = 1,
+    store_url: str | None = None,
 ) -> int:
     """Drop `projections` and rebuild them from position 0; returns the positions processed.
     Their tables are filled without their secondary indexes, which are then built from the
     rows at once: cheaper than keeping them up to date row by row (an audit trail of random
-    ids in five indexes, a row per event)."""
+    ids in five indexes, a row per event).
+
+    With `jobs` 2 and the store's URL (an SQLite file), the read models of `SECOND` are
+    rebuilt in a second process at the same time: a rebuild is CPU-bound, each batch holds
+    the database's write lock only while it writes (`Runner._reading`), and so the two
+    processes share it with little waiting. `on_progress` follows the first process."""
     for projection in projections:
         reads.reset(projection, indexes=False)
-    runner = Runner(business, reads, projections, batch_size=batch_size)
+    second = [p.name for p in projections if p.name in SECOND]
+    first = [p for p in projections if p.name not in SECOND]
+    parallel = (
+        jobs >= 2
+        and store_url is not None
+        and backend_of(store_url) == "sqlite"
+        and bool(second)
+        and bool(first)
+    )
     try:
-        return runner.catch_up(on_progress=on_progress)
+        if not parallel:
+            return Runner(business, reads, projections, batch_size=batch_size).catch_up(
+                on_progress=on_progress
+            )
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no shared connections
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            other = pool.submit(_rebuild_apart, store_url, reads.url, second, batch_size)
+            mine = Runner(business, reads, first, batch_size=batch_size).catch_up(
+                on_progress=on_progress
+            )
+            return max(mine, other.result())
     finally:
         reads.create_indexes(projections)
+
+
+def _rebuild_apart(store_url: str, reads_url: str, names: list[str], batch_size: int) -> int:
+    """The read models `names` (already reset) rebuilt by a process of their own."""
+    from projections.registry import all_projections  # (it imports every read model)
+
+    business = open_business(Settings(database_url=store_url))
+    reads = ReadStore(reads_url, [p for p in all_projections() if p.name in names])
+    try:
+        return Runner(business, reads, batch_size=batch_size).catch_up()
+    finally:
+        reads.dispose()
+        business.close()

@@ -257,9 +257,16 @@ def _progress_printer(label: str) -> Callable[[Any], None]:
     is_flag=True,
     help="build into new tables while the old ones keep serving; swap when caught up",
 )
+@click.option(
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="with --all on SQLite, 2 rebuilds the audit trail in a second process",
+)
 @db_option
 def projections_rebuild(
-    name: str | None, rebuild_all: bool, side_by_side: bool, database_url: str
+    name: str | None, rebuild_all: bool, side_by_side: bool, jobs: int, database_url: str
 ) -> None:
     """Rebuild a read model (or --all) from position 0 in batches. Plain: its tables are
     dropped first. --side-by-side: queries keep the old tables until the new build takes over."""
@@ -293,7 +300,12 @@ def projections_rebuild(
             return
         label = "all" if rebuild_all else str(name)
         events = rebuild(
-            services.business, services.reads, chosen, on_progress=_progress_printer(label)
+            services.business,
+            services.reads,
+            chosen,
+            on_progress=_progress_printer(label),
+            jobs=jobs,
+            store_url=services.settings.database_url,
         )
         click.echo("", err=True)
         click.echo(f"rebuilt {', '.join(p.name for p in chosen)} from {events} events")

@@ -21,7 +21,7 @@ from domain.core import Result
 from domain.crm.parties import PartyRole
 from domain.crm.taxnumbers import is_valid_vkn
 from domain.errors import DomainError
-from projections.runner import Runner
+from projections.runner import Runner, rebuild
 from tests.conftest import read_model_rows as dump
 
 SOURCES = ["web", "referral", "fair", "cold-call", "partner"]
@@ -249,6 +249,24 @@ def test_a_rebuild_in_batches_of_three_gives_the_same_rows(
     rebuild_all(shared_services, batch_size=3)
 
     assert dump(shared_services) == live
+
+
+def test_a_rebuild_on_two_processes_gives_the_same_rows(
+    shared_services: Services, worked: tuple[dict[str, int], Rows]
+) -> None:
+    """On SQLite the audit trail is rebuilt by a second process beside the others (both
+    writing the one database); elsewhere `jobs` changes nothing."""
+    _, live = worked
+    projections = list(shared_services.reads.projections.values())
+    url = shared_services.settings.database_url
+
+    events = rebuild(
+        shared_services.business, shared_services.reads, projections, jobs=2, store_url=url
+    )
+
+    assert dump(shared_services) == live
+    assert events == head(shared_services)
+    assert set(shared_services.reads.positions().values()) == {head(shared_services)}
 
 
 def test_rebuilding_one_read_model_leaves_the_others_as_they_were(
