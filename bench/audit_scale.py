@@ -4,7 +4,7 @@
    order to cash mixed (replay/generator.py, mix `business`: leads, activities, opportunities,
    quotes, orders, reservations, shipments at FIFO cost, invoices, payments, receipts, the
    scheduler's daily jobs), recorded through the Business's own commands — their events
-   written many commands per transaction (bench/batched.py) — while the projection runner
+   written many commands per transaction (replay/batched.py) — while the projection runner
    follows in batches, as a live runner does. Untimed.
 2. On a copy of it, time the command line as an auditor runs it, each command a process of
    its own: `tekil audit seal --out FILE`, `tekil audit verify --against FILE` (all three
@@ -92,10 +92,8 @@ def generate_store(
     fed as it grows, a business day every `events_per_day` events (3000: a million is a
     year), and `shape` passed to the generator (in_flight, products); returns what to
     remember about it."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from batched import BatchedBusiness
-
     from api.services import Services
+    from replay.batched import BatchedBusiness
     from replay.generator import generate
 
     url = f"sqlite:///{path}"
