@@ -198,18 +198,21 @@ def rebuild(
 
 
 # Rebuilds every read model of the store at argv[1] in batches of argv[2], as `tekil
-# projections rebuild --all` does, and prints the figures and its peak resident set.
+# projections rebuild --all` does, and prints the figures and its peak resident set: VmHWM,
+# which is this process's own (ru_maxrss would carry the parent's peak across exec).
 _CHILD = """
-import json, resource, sys
+import json, sys
 from bench.rebuild_rate import open_stores, rebuild
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
 business, reads = open_stores(sys.argv[1], create=False)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak()
 seconds, events, cpu = rebuild(business, reads, int(sys.argv[2]), list(reads.projections.values()))
 business.close()
 reads.dispose()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "events": events, "cpu_seconds": cpu,
-                  "rss_before_mb": before / 1024, "max_rss_mb": peak / 1024}))
+                  "rss_before_mb": before, "max_rss_mb": peak()}))
 """
 
 

@@ -71,4 +71,4 @@ def test_the_json_holds_each_part_at_each_history_size(ran: tuple[str, dict, str
         assert all(r["agree"] for r in got["reports"]["reports"].values())
     largest = per_size["1200"]["reports"]["reports"]
     assert all("http" in r for r in largest.values())
-    assert results["peer"]["ratios"]["application:sqlite"]["tryton_cycles_per_s"] == 0.9
+    assert results["peer"]["ratios"]["stored"]["application:sqlite"]["tryton_cycles_per_s"] == 0.9
