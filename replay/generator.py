@@ -10,7 +10,9 @@ an idempotency key, as API clients send them.
 
 Many lead "stories" are in flight at once and take turns, so the events of different
 aggregates interleave in the log as they do in a real company. The same seed gives the same
-commands (ids and timestamps differ).
+commands with the same data and command ids; the aggregates' own ids are drawn by the domain
+(uuid4) and differ, and so do the events' timestamps unless the business stamps them itself
+(replay/batched.py).
 
 `business` adds order to cash to the same CRM: a catalogue of products (some services),
 suppliers, opening stock and replenishment receipts when stock runs low; quotes (sent,
@@ -141,6 +143,8 @@ SALES = OWNERS
 WAREHOUSE = ["depo.hakan", "depo.sevgi", "depo.yusuf"]
 FINANCE = ["muhasebe.nur", "muhasebe.levent"]
 SCHEDULER = "system:scheduler"  # as api/jobs.py runs its jobs
+# The generated commands' ids: uuid5 of seed and sequence, so that a seed gives the same ones.
+COMMANDS = uuid.UUID("6f0e7c3a-2b1d-4c8e-9a51-3d7b0f2e8c64")
 
 # What one step of a story asks for: a command to run, given the business.
 Step = Callable[[Business], Result]
@@ -241,7 +245,8 @@ class World:
                 self.taxes.add(number)
                 return number
 
-    def activity(self, regarding: str, regarding_id: uuid.UUID, owner: str) -> Step:
+    def activity(self, regarding: str, regarding_id: uuid.UUID, owner: str) -> tuple[Step, bool]:
+        """Logging an activity, and whether it is logged as done (nobody completes it again)."""
         kind = weighted(self.rng, KINDS)
         subject = f"{kind} {self.rng.choice(['intro', 'follow-up', 'demo', 'pricing', 'visit'])}"
         notes = self.rng.choice(
@@ -255,16 +260,20 @@ class World:
         )
         due = self.today + timedelta(days=self.rng.randrange(-30, 60))
         done = self.rng.random() < 0.2
-        return lambda b: b.log_activity(
-            kind=kind,
-            subject=subject,
-            regarding=regarding,
-            regarding_id=regarding_id,
-            notes=notes,
-            due=due,
-            owner=owner,
-            done=done,
-        )
+
+        def step(b: Business) -> Result:
+            return b.log_activity(
+                kind=kind,
+                subject=subject,
+                regarding=regarding,
+                regarding_id=regarding_id,
+                notes=notes,
+                due=due,
+                owner=owner,
+                done=done,
+            )
+
+        return step, done
 
 
 def lead_story(w: World) -> Story:
@@ -293,9 +302,11 @@ def lead_story(w: World) -> Story:
     assert lead is not None
     activities: list[uuid.UUID] = []
     for _ in range(rng.choice([0, 1, 1, 2, 3])):
-        logged = yield w.activity("lead", lead.id, owner)
+        step, done = w.activity("lead", lead.id, owner)
+        logged = yield step
         assert logged is not None
-        activities.append(logged.id)
+        if not done:
+            activities.append(logged.id)
     yield from complete_some(rng, activities)
     fate = rng.random()
     if fate < 0.15:
@@ -342,9 +353,11 @@ def lead_story(w: World) -> Story:
                 ("opportunity", opportunity_id),
             ]
         )
-        logged = yield w.activity(*target, owner)
+        step, done = w.activity(*target, owner)
+        logged = yield step
         assert logged is not None
-        activities.append(logged.id)
+        if not done:
+            activities.append(logged.id)
     for stage in STAGES[: rng.randrange(0, len(STAGES) + 1)]:
         probability = None if rng.random() < 0.7 else Decimal(rng.randrange(5, 95))
         yield lambda b, stage=stage, probability=probability: b.move_opportunity(
@@ -535,14 +548,14 @@ def quote_to_cash(w: World, customer_id: uuid.UUID, opportunity_id: uuid.UUID | 
         lines = [{**line, "discount_percent": Decimal(rng.choice([5, 10, 12]))} for line in lines]
         revised = yield lambda b, q=quote.id: b.revise_quote(q, lines=lines)
         assert revised is not None
-        del w.open_quotes[quote.id]
+        w.open_quotes.pop(quote.id, None)  # the scheduler may have expired it
         quote = revised
         w.open_quotes[quote.id] = w.today + timedelta(days=30)
         yield lambda b, q=quote.id: b.send_quote(q)
         yield Wait(rng.randrange(0, 5))
     fate = rng.random()
     if fate < 0.12:
-        del w.open_quotes[quote.id]
+        w.open_quotes.pop(quote.id, None)  # the scheduler may have expired it
         yield lambda b, q=quote.id: b.reject_quote(
             q, rng.choice(["price too high", "found another supplier", "project postponed"])
         )
@@ -551,7 +564,7 @@ def quote_to_cash(w: World, customer_id: uuid.UUID, opportunity_id: uuid.UUID | 
         return
     if fate < 0.2:
         return  # never answered: the scheduler expires it
-    del w.open_quotes[quote.id]
+    w.open_quotes.pop(quote.id, None)  # the scheduler may have expired it
     yield lambda b, q=quote.id: b.accept_quote(q)
     if opportunity_id is not None:
         yield lambda b: b.win_opportunity(opportunity_id)
@@ -746,14 +759,17 @@ def generate(
     progress: Callable[[int], None] | None = None,
     mix: str = "crm",
     on_new_day: Callable[[date], None] | None = None,
-    events_per_day: int = 3000,
+    events_per_day: float = 3000,
     start_day: date | None = None,
     products: int = 120,
+    days: int | None = None,
 ) -> int:
-    """Run commands until the store holds at least `events` events; returns the head."""
+    """Run commands until the store holds at least `events` events; returns the head.
+    With `days` (the `business` mix), the events after the set-up are spread over that many
+    business days, whatever `events_per_day` says."""
     if mix not in ("crm", "business"):
         raise ValueError(f"unknown mix {mix!r} (crm, business)")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a history to reproduce, not a secret
     world = World(rng)
     source = stories(world)
     active: list[tuple[Story, Any]] = []
@@ -766,7 +782,10 @@ def generate(
         count += 1
         key = f"gen-{seed}-{count}" if rng.random() < idempotent_share else None
         ctx = context.CommandContext(
-            actor=rng.choice(OWNERS), idempotency_key=key, fingerprint=key or ""
+            actor=rng.choice(OWNERS),
+            command_id=str(uuid.uuid5(COMMANDS, f"{seed}:{count}")),
+            idempotency_key=key,
+            fingerprint=key or "",
         )
         if isinstance(step, As):
             ctx = step.ctx or replace(ctx, actor=step.actor or ctx.actor)
@@ -796,7 +815,8 @@ def generate(
 
     if mix == "business":
         world.business = True
-        world.today = start_day or date.today() - timedelta(days=events // events_per_day)
+        span = days if days is not None else int(events / events_per_day)
+        world.today = start_day or date.today() - timedelta(days=span)
         if on_new_day is not None:
             on_new_day(world.today)
         world.peek = business.repository.get
@@ -812,11 +832,14 @@ def generate(
         for _ in range(12):
             run_through(supplier_story(world))
         run_through(opening_stock_story(world))
+        if days is not None:
+            events_per_day = max(1.0, (events - head) / days)
     day_ends = head + events_per_day
     sequence = 0
     while head < events:
-        if world.business and head >= day_ends:
-            day_ends = head + events_per_day
+        while world.business and head >= day_ends:
+            # A day's worth of events is recorded (a big command may fill more than one).
+            day_ends += events_per_day
             world.today += timedelta(days=1)
             if on_new_day is not None:
                 on_new_day(world.today)
