@@ -185,60 +185,89 @@ def _uuid(hex_digits: str) -> UUID:
     return found
 
 
-def _raw_keys(cls: type, state: dict[str, Any], originator_id: UUID) -> list[tuple[str, Any, str]]:
+# Which of the four kinds of business key an event class gives (see `_keys`), by class.
+_KEY_KINDS: dict[type, str | None] = {}
+
+
+def _key_kind(cls: type) -> str | None:
+    kind = _KEY_KINDS.get(cls, "")
+    if kind == "":
+        kind = _KEY_KINDS[cls] = next(
+            (
+                name
+                for base, name in (
+                    (NumberSeries.NumberIssued, "number"),
+                    (Product.Defined, "sku"),
+                    (Lead.Captured, "lead"),
+                    (Party.Registered, "party"),
+                )
+                if issubclass(cls, base)
+            ),
+            None,
+        )
+    return kind
+
+
+def _raw_keys(kind: str, state: dict[str, Any], originator_id: UUID) -> list[tuple[str, Any, str]]:
     """`_keys`, on the stored JSON."""
-    if issubclass(cls, NumberSeries.NumberIssued):
+    if kind == "number":
         document = state["document_id"]
         if not (isinstance(document, dict) and document.get("_type_") == "uuid_hex"):
             raise _Decode
         return [(state["number"], UUID(document["_data_"]), "document")]
-    if issubclass(cls, Product.Defined):
+    if kind == "sku":
         return [(f"sku:{state['sku']}", originator_id, "product")]
-    if issubclass(cls, Lead.Captured):
+    if kind == "lead":
         email = state.get("email")
         return [(f"email:{email}", originator_id, "lead")] if email else []
-    if issubclass(cls, Party.Registered):
-        keys = []
-        if state.get("email"):
-            keys.append((f"email:{state['email']}", originator_id, "party"))
-        if state.get("tax_number"):
-            keys.append((f"tax:{state['tax_number']}", originator_id, "party"))
-        return keys
-    return []
+    keys = []
+    if state.get("email"):
+        keys.append((f"email:{state['email']}", originator_id, "party"))
+    if state.get("tax_number"):
+        keys.append((f"tax:{state['tax_number']}", originator_id, "party"))
+    return keys
 
 
 def _raw_row(audit: Audit, event: RawEvent, position: int, batch: Batch) -> bool:
     """Write the rows of a stored event without decoding it; False (nothing written) when it
     must be decoded: an older version of its class, or a value this cannot read."""
-    if not event.current:
-        return False
     state = event.state
-    originator_id = event.originator_id
+    cls = event.cls
+    if state.get("class_version", 1) != getattr(cls, "class_version", 1):
+        return False  # stored by an older version of its class: only decoding upcasts it
+    notification = event.notification
+    originator_id = notification.originator_id
     try:
         stamp = state["timestamp"]
         if not (isinstance(stamp, dict) and stamp.get("_type_") == "datetime_iso"):
             return False
-        refs = _raw_references(bytes(event.notification.state), originator_id.hex)
-        keys = _raw_keys(event.cls, state, originator_id)
+        recorded_at = datetime.fromisoformat(stamp["_data_"])
+        refs = _raw_references(bytes(notification.state), originator_id.hex)
+        kind = _key_kind(cls)
+        keys = _raw_keys(kind, state, originator_id) if kind is not None else ()
     except (_Decode, KeyError, TypeError, ValueError):
         return False
     meta = state.get("meta") or {}
+    tables = audit.tables
     batch.append(
-        audit["events"],
+        tables["events"],
         position=position,
         originator_id=originator_id,
-        originator_version=event.originator_version,
-        event_type=event.cls.__qualname__,
-        recorded_at=datetime.fromisoformat(stamp["_data_"]),
+        originator_version=int(notification.originator_version),
+        event_type=cls.__qualname__,
+        recorded_at=recorded_at,
         actor=meta.get("actor", "unknown"),
         command_id=meta.get("command_id", ""),
         correlation_id=meta.get("correlation_id", ""),
         causation_id=meta.get("causation_id", ""),
     )
-    table = audit["refs"]
-    for ref in refs:
-        batch.append(table, ref_id=_uuid(ref), position=position)
-    for key, aggregate_id, kind in keys:
-        if batch.get(audit["keys"], (key, aggregate_id)) is None:
-            batch.insert(audit["keys"], key=key, aggregate_id=aggregate_id, kind=kind)
+    if refs:
+        table = tables["refs"]
+        for ref in refs:
+            batch.append(table, ref_id=_uuid(ref), position=position)
+    if keys:
+        table = tables["keys"]
+        for key, aggregate_id, kind in keys:
+            if batch.get(table, (key, aggregate_id)) is None:
+                batch.insert(table, key=key, aggregate_id=aggregate_id, kind=kind)
     return True

@@ -3,8 +3,10 @@ on SQLite and PostgreSQL alike), timestamps as UTC."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime
@@ -32,6 +34,12 @@ class Scaled(TypeDecorator[Decimal]):
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more than {self.scale} decimal places")
         return int(scaled)
+
+    def fast_bind_processor(self, dialect: Any) -> Callable[[Any], Any] | None:
+        """What `bind_processor` gives, in one call instead of three (see engine.py)."""
+        if self.impl_instance.dialect_impl(dialect).bind_processor(dialect) is not None:
+            return None
+        return partial(self.process_bind_param, dialect=dialect)
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         if value is None:
@@ -71,6 +79,21 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value  # type: ignore[no-any-return]
+
+    def fast_bind_processor(self, dialect: Any) -> Callable[[Any], Any] | None:
+        """What `bind_processor` gives on SQLite (the text SQLAlchemy's DATETIME writes:
+        `2026-11-27 09:22:06.976433`), in one call instead of three (see engine.py)."""
+        if dialect.name != "sqlite":
+            return None
+
+        def process(value: Any) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:26]  # type: ignore[no-any-return]
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
         if value is None:

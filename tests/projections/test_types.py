@@ -1,0 +1,60 @@
+"""The read models' column types: what a batch writes with a type's own quick conversion is
+what SQLAlchemy's conversion would have written, to the byte."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+
+from projections.engine import _bind_processor
+from projections.types import Amount, Quantity, UnitPrice, UtcDateTime
+
+DIALECTS = [sqlite.dialect(), postgresql.dialect()]
+
+
+def standard(type_, dialect):  # type: ignore[no-untyped-def]
+    return type_.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+
+
+def times() -> list[datetime | None]:
+    rng = random.Random(5)
+    found: list[datetime | None] = [None]
+    for _ in range(300):
+        moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(-(10**9), 10**9),
+            microseconds=rng.choice([0, rng.randrange(10**6)]),
+        )
+        zone = timezone(timedelta(minutes=rng.choice([0, 180, -300, 330])))
+        found += [moment, moment.astimezone(zone), moment.replace(tzinfo=None)]
+    found.append(datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    return found
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+def test_a_time_is_written_as_sqlalchemy_writes_it(dialect) -> None:  # type: ignore[no-untyped-def]
+    column = UtcDateTime()
+    fast, slow = _bind_processor(column, dialect), standard(column, dialect)
+
+    for value in times():
+        assert (fast or (lambda v: v))(value) == slow(value), value
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+@pytest.mark.parametrize("make", [Amount, Quantity, UnitPrice])
+def test_an_amount_is_written_as_sqlalchemy_writes_it(dialect, make) -> None:  # type: ignore[no-untyped-def]
+    column = make()
+    fast, slow = _bind_processor(column, dialect), standard(column, dialect)
+    rng = random.Random(3)
+    values = [None, 0, 7, Decimal("0"), Decimal("-0.01"), "12.5"] + [
+        Decimal(rng.randrange(-(10**12), 10**12)).scaleb(-rng.randrange(0, column.scale + 1))
+        for _ in range(300)
+    ]
+
+    for value in values:
+        assert fast(value) == slow(value), value
+    with pytest.raises(ValueError, match="decimal places"):
+        fast(Decimal(1).scaleb(-column.scale - 1))
