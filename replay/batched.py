@@ -163,6 +163,11 @@ class BatchedBusiness(Business):
         return [_Recording(_Notification(p)) for p in range(first, last + 1)]
 
     @property
+    def pending(self) -> int:
+        """How many events are decided and not yet written."""
+        return len(self._pending)
+
+    @property
     def head(self) -> int:
         """The position of the last event decided (written or pending)."""
         return self._head + len(self._pending)

@@ -51,7 +51,12 @@ def db_init(database_url: str) -> None:
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--demo", is_flag=True, help="load the demo data (idempotent) and print an admin key")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="load the demo data (idempotent: a generated year, then a named story) and print an "
+    "admin key",
+)
 @click.option(
     "--projections/--no-projections",
     default=True,
@@ -88,10 +93,17 @@ def serve(
     from api.app import create_app
 
     settings = Settings.from_env(database_url=database_url)
-    services = open_services(database_url, initialise=settings.backend == "sqlite")
+    # With --demo, the MAIN warehouse is opened on the generated year's first day.
+    services = open_services(
+        database_url, initialise=settings.backend == "sqlite", defaults=not demo
+    )
     if demo:
         from replay.demo import load_demo
+        from replay.demo_history import load_demo_history
 
+        generated = load_demo_history(services)
+        if generated:
+            click.echo(f"demo data: a generated year of business, {generated:,} events")
         fresh = load_demo(services.business)
         key = services.keys.create("demo-admin", ["admin"], replace=True)
         click.echo(
@@ -148,6 +160,54 @@ def _serve_workers(
         if runner is not None:
             runner.terminate()
             runner.wait(30)
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--events",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=100),
+    help="about how many events to record",
+)
+@click.option("--seed", default=1, show_default=True, help="the same seed, the same history")
+@db_option
+def demo(events: int, seed: int, database_url: str) -> None:
+    """Fill a new database with a year of a trading company's business, generated and recorded
+    through the application's own commands: leads, customers, quotes, orders, shipments,
+    invoices, payments, stock receipts. Run it while no server writes to the database."""
+    from eventsourcing.persistence import IntegrityError
+
+    from replay.batched import AnotherWriter
+    from replay.demo_history import HasHistory, record_history
+
+    settings = Settings.from_env(database_url=database_url)
+    services = open_services(database_url, initialise=settings.backend == "sqlite", defaults=False)
+    try:
+        recorded = record_history(
+            services,
+            events,
+            seed=seed,
+            on_progress=_progress_printer("generating"),
+            on_read_models=_progress_printer("read models"),
+        )
+    except HasHistory as error:
+        raise click.ClickException(f"{error}: tekil demo fills a new database") from None
+    except (AnotherWriter, IntegrityError) as error:
+        raise click.ClickException(
+            f"another process wrote to the store ({error}): run tekil demo on a new database "
+            "while no server writes to it"
+        ) from None
+    finally:
+        services.close()
+    click.echo("", err=True)
+    click.echo(
+        f"recorded {recorded.events:,} events, {recorded.first_day} to {recorded.last_day}, "
+        f"in {recorded.seconds:,.0f} s ({recorded.events / recorded.seconds:,.0f} events/s)"
+    )
 
 
 # -- keys -----------------------------------------------------------------------------------
