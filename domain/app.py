@@ -10,6 +10,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.billing.service import BillingCommands
 from domain.crm.service import CrmCommands
+from domain.ids import FastUUIDAsHex
 from domain.ledger.service import LedgerCommands
 from domain.sales.service import SalesCommands
 from domain.settings import Settings, store_env
@@ -30,6 +31,7 @@ class Business(CrmCommands, BillingCommands, SalesCommands, LedgerCommands):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+        transcoder.register(FastUUIDAsHex())  # the same `uuid_hex`, read back faster
 
 
 def open_business(

@@ -15,6 +15,7 @@ import domain.app  # noqa: F401 - every bounded context's events must be known h
 from domain.base import Entity
 from domain.crm.leads import Lead
 from domain.crm.parties import Party
+from domain.ids import uuid_from_hex
 from domain.inventory.products import Product
 from domain.numbering import NumberSeries
 from projections.engine import Batch, Projection, RawEvent
@@ -181,7 +182,7 @@ def _uuid(hex_digits: str) -> UUID:
     if found is None:
         if len(_ids) >= 100_000:
             _ids.clear()
-        found = _ids[hex_digits] = UUID(hex_digits)
+        found = _ids[hex_digits] = uuid_from_hex(hex_digits)
     return found
 
 

@@ -15,6 +15,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.app import Business
+from domain.ids import uuid_from_hex
 from domain.settings import postgres_params
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def read_log(
         and recorder.datastore.originator_id_type == "uuid"
     ):
         rows = read_raw(recorder, start, limit, stop, topics) or []
-        return [LogEntry(i, UUID(o), v, t, s) for i, o, v, t, s in rows]
+        return [LogEntry(i, uuid_from_hex(o), v, t, s) for i, o, v, t, s in rows]
     return recorder.select_notifications(start=start, limit=limit, stop=stop, topics=topics)
 
 
