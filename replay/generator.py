@@ -211,6 +211,7 @@ class World:
     products: list[Item] = field(default_factory=list)
     suppliers: list[uuid.UUID] = field(default_factory=list)
     buyers: list[uuid.UUID] = field(default_factory=list)  # parties with the customer role
+    buying: set[uuid.UUID] = field(default_factory=set)  # the same, to look up
     open_quotes: dict[uuid.UUID, date] = field(default_factory=dict)  # id -> valid until
     unpaid: dict[uuid.UUID, date] = field(default_factory=dict)  # invoice id -> due date
     overdue: set[uuid.UUID] = field(default_factory=set)
@@ -222,6 +223,11 @@ class World:
 
     def spawn(self, story: Story) -> None:
         self.spawned.append(story)
+
+    def buyer(self, party_id: uuid.UUID) -> None:
+        if party_id not in self.buying:
+            self.buying.add(party_id)
+            self.buyers.append(party_id)
 
     def company(self) -> str:
         form = self.rng.choice(FORMS)
@@ -342,8 +348,8 @@ def lead_story(w: World) -> Story:
     opportunity_id = uuid.UUID(converted.extra["opportunity_id"])
     if existing is None:
         w.customers.append(customer_id)
-    if w.business and customer_id not in w.buyers:
-        w.buyers.append(customer_id)
+    if w.business:
+        w.buyer(customer_id)
     activities = []
     for _ in range(rng.choice([0, 1, 2, 3])):
         target = rng.choice(
@@ -497,7 +503,7 @@ def customer_story(w: World) -> Story:
     )
     assert party is not None
     w.customers.append(party.id)
-    w.buyers.append(party.id)
+    w.buyer(party.id)
     yield Wait(rng.randrange(0, 10))
     yield from account_story(w, party.id)
 
