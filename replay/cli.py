@@ -374,18 +374,36 @@ def projections_rebuild(
 
 
 @projections.command("run")
+@click.argument("names", nargs=-1)
 @db_option
-def projections_run(database_url: str) -> None:
-    """Feed the read models as a process of its own (for PostgreSQL deployments, with
-    `tekil serve --no-projections`). Stops on SIGINT or SIGTERM."""
+def projections_run(names: tuple[str, ...], database_url: str) -> None:
+    """Feed the read models (or only those NAMES) as a process of its own (for PostgreSQL
+    deployments, with `tekil serve --no-projections`): one process for all of them, or one
+    per read model, each following the store on its own. Stops on SIGINT or SIGTERM."""
+    from projections.runner import Runner
+
     services = open_services(database_url)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    services.runner.start()
-    click.echo("projection runner started; Ctrl-C to stop")
     try:
-        stop.wait()
+        unknown = [n for n in names if n not in services.reads.projections]
+        if unknown:
+            known = ", ".join(services.reads.projections)
+            raise click.UsageError(f"unknown read model {unknown[0]!r}; known: {known}")
+        runner = services.runner
+        if names:
+            chosen = [services.reads[n] for n in dict.fromkeys(names)]
+            runner = Runner(
+                services.business, services.reads, chosen, store_url=services.settings.database_url
+            )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        runner.start()
+        following = ", ".join(p.name for p in runner.projections)
+        click.echo(f"projection runner started ({following}); Ctrl-C to stop")
+        try:
+            stop.wait()
+        finally:
+            runner.stop()
     finally:
         services.close()
     click.echo("projection runner stopped")
