@@ -3,6 +3,7 @@ model no older than the caller's last write."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -93,13 +94,21 @@ class Answer:
 
 
 class Commander:
-    """Runs one command as the caller, with the request's idempotency key and If-Match."""
+    """Runs one command as the caller, with the request's idempotency key and If-Match.
+
+    Commands run on the few threads kept for them (`Services.commands`), not in FastAPI's
+    thread pool: a process's commands take turns anyway (domain/core.py), and dozens of
+    threads queueing for the turn cost more in switches than the commands themselves."""
 
     def __init__(self, services: Services, ctx: context.CommandContext) -> None:
         self.services = services
         self.ctx = ctx
 
-    def __call__(self, decide: Callable[[Business], Result]) -> dict[str, Any]:
+    async def __call__(self, decide: Callable[[Business], Result]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.services.commands, self.run, decide)
+
+    def run(self, decide: Callable[[Business], Result]) -> dict[str, Any]:
         business = self.services.business
         with context.acting(self.ctx):
             result = decide(business)

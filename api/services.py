@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from api.keys import KeyStore
 from domain import context
@@ -15,6 +16,14 @@ from projections.runner import Runner
 from projections.store import ReadStore
 from replay.chain import ChainStore
 
+# Threads that run the API's commands. A process's commands take turns (domain/core.py), so
+# one would do but for a command pausing before it retries, which it does outside its turn.
+COMMAND_THREADS = 4
+
+
+def _command_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix="tekil-command")
+
 
 @dataclass
 class Services:
@@ -24,6 +33,7 @@ class Services:
     keys: KeyStore
     runner: Runner
     chain: ChainStore
+    commands: ThreadPoolExecutor = field(default_factory=_command_threads)
 
     @classmethod
     def open(
@@ -72,6 +82,7 @@ class Services:
                 self.business.ensure_defaults()
 
     def close(self) -> None:
+        self.commands.shutdown()
         self.runner.stop()
         self.business.close()
         if self.keys.engine is not self.reads.writer:

@@ -45,8 +45,8 @@ class ActivityPublic(Public):
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, dependencies=[require(*WRITERS)])
-def log_activity(body: ActivityCreate, run: CommandDep) -> Any:
-    return run(
+async def log_activity(body: ActivityCreate, run: CommandDep) -> Any:
+    return await run(
         lambda b: b.log_activity(
             kind=body.kind,
             subject=body.subject,
@@ -63,8 +63,8 @@ def log_activity(body: ActivityCreate, run: CommandDep) -> Any:
 @router.post(
     "/{activity_id}/complete", response_model=CommandAnswer, dependencies=[require(*WRITERS)]
 )
-def complete_activity(activity_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
-    return run(lambda b: b.complete_activity(activity_id))
+async def complete_activity(activity_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
+    return await run(lambda b: b.complete_activity(activity_id))
 
 
 @router.get("", response_model=Page[ActivityPublic], dependencies=[require(*READERS)])

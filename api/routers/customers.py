@@ -85,8 +85,8 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, dependencies=[require(*WRITERS)])
-def register_customer(body: CustomerCreate, run: CommandDep) -> Any:
-    return run(
+async def register_customer(body: CustomerCreate, run: CommandDep) -> Any:
+    return await run(
         lambda b: b.register_customer(
             name=body.name,
             kind=body.kind,

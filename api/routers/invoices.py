@@ -78,11 +78,11 @@ class InvoiceDetail(InvoicePublic):
 
 
 @router.post("", status_code=201, response_model=InvoiceIssued, dependencies=[require(*INVOICERS)])
-def invoice_order(body: InvoiceCreate, run: CommandDep) -> Any:
+async def invoice_order(body: InvoiceCreate, run: CommandDep) -> Any:
     """Invoice what was shipped of an order and not invoiced yet. It is numbered without
     gaps, posted (Dr receivables / Cr sales, Cr VAT) and settled from the customer's
     unallocated credit if there is any. Nothing left to invoice answers 409."""
-    return run(
+    return await run(
         lambda b: b.invoice_order(body.order_id, invoice_date=body.invoice_date, series=body.series)
     )
 

@@ -56,11 +56,11 @@ class EntryPublic(Public):
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, dependencies=[require(*POSTERS)])
-def post_entry(body: EntryCreate, run: CommandDep) -> Any:
+async def post_entry(body: EntryCreate, run: CommandDep) -> Any:
     """A manual journal entry: balanced, of accounts in the chart, or 422 naming the line.
     Entries are never edited; a correction is another entry."""
     lines = [line.model_dump() for line in body.lines]
-    return run(
+    return await run(
         lambda b: b.post_journal_entry(
             entry_date=body.entry_date, description=body.description, lines=lines
         )

@@ -90,10 +90,10 @@ class LeadConverted(CommandAnswer):
 
 
 @router.post("", status_code=201, response_model=LeadCaptured, dependencies=[require(*SELLERS)])
-def capture_lead(body: LeadCapture, run: CommandDep) -> Any:
+async def capture_lead(body: LeadCapture, run: CommandDep) -> Any:
     """Capture a lead. One whose e-mail another lead or customer already has is recorded but
     flagged: `possible_duplicates` names them."""
-    return run(
+    return await run(
         lambda b: b.capture_lead(
             name=body.name,
             company=body.company,
@@ -107,24 +107,24 @@ def capture_lead(body: LeadCapture, run: CommandDep) -> Any:
 
 
 @router.post("/{lead_id}/qualify", response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def qualify_lead(lead_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
-    return run(lambda b: b.qualify_lead(lead_id))
+async def qualify_lead(lead_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
+    return await run(lambda b: b.qualify_lead(lead_id))
 
 
 @router.post(
     "/{lead_id}/disqualify", response_model=CommandAnswer, dependencies=[require(*SELLERS)]
 )
-def disqualify_lead(lead_id: UUID, body: LeadDisqualify, run: CommandDep) -> Any:
-    return run(lambda b: b.disqualify_lead(lead_id, body.reason))
+async def disqualify_lead(lead_id: UUID, body: LeadDisqualify, run: CommandDep) -> Any:
+    return await run(lambda b: b.disqualify_lead(lead_id, body.reason))
 
 
 @router.post("/{lead_id}/convert", response_model=LeadConverted, dependencies=[require(*SELLERS)])
-def convert_lead(lead_id: UUID, run: CommandDep, body: LeadConvert | None = None) -> Any:
+async def convert_lead(lead_id: UUID, run: CommandDep, body: LeadConvert | None = None) -> Any:
     """Make the lead a customer and open an opportunity for it, in one step: the answer
     carries `customer_id` and `opportunity_id`."""
     body = body or LeadConvert()
     opp = body.opportunity or ConvertOpportunity()
-    return run(
+    return await run(
         lambda b: b.convert_lead(
             lead_id,
             customer_id=body.customer_id,

@@ -67,8 +67,8 @@ class OpportunityPublic(Public):
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def open_opportunity(body: OpportunityCreate, run: CommandDep) -> Any:
-    return run(
+async def open_opportunity(body: OpportunityCreate, run: CommandDep) -> Any:
+    return await run(
         lambda b: b.open_opportunity(
             customer_id=body.customer_id,
             title=body.title,
@@ -85,22 +85,22 @@ def open_opportunity(body: OpportunityCreate, run: CommandDep) -> Any:
 @router.post(
     "/{opportunity_id}/stage", response_model=CommandAnswer, dependencies=[require(*SELLERS)]
 )
-def change_stage(opportunity_id: UUID, body: StageChange, run: CommandDep) -> Any:
-    return run(lambda b: b.move_opportunity(opportunity_id, body.stage, body.probability))
+async def change_stage(opportunity_id: UUID, body: StageChange, run: CommandDep) -> Any:
+    return await run(lambda b: b.move_opportunity(opportunity_id, body.stage, body.probability))
 
 
 @router.post(
     "/{opportunity_id}/win", response_model=CommandAnswer, dependencies=[require(*SELLERS)]
 )
-def win(opportunity_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
-    return run(lambda b: b.win_opportunity(opportunity_id))
+async def win(opportunity_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
+    return await run(lambda b: b.win_opportunity(opportunity_id))
 
 
 @router.post(
     "/{opportunity_id}/lose", response_model=CommandAnswer, dependencies=[require(*SELLERS)]
 )
-def lose(opportunity_id: UUID, body: Lose, run: CommandDep) -> Any:
-    return run(lambda b: b.lose_opportunity(opportunity_id, body.reason))
+async def lose(opportunity_id: UUID, body: Lose, run: CommandDep) -> Any:
+    return await run(lambda b: b.lose_opportunity(opportunity_id, body.reason))
 
 
 @router.get("", response_model=Page[OpportunityPublic], dependencies=[require(*READERS)])

@@ -95,10 +95,10 @@ class OrderDetail(OrderPublic):
 
 
 @router.post("", status_code=201, response_model=OrderAnswer, dependencies=[require(*SELLERS)])
-def place_order(body: OrderCreate, run: CommandDep) -> Any:
+async def place_order(body: OrderCreate, run: CommandDep) -> Any:
     """Place an order from an accepted quote (`quote_id`: its lines and prices; one order per
     quote), or directly (`customer_id` and `lines`). It starts as a draft."""
-    return run(
+    return await run(
         lambda b: b.place_order(
             quote_id=body.quote_id,
             customer_id=body.customer_id,
@@ -110,15 +110,15 @@ def place_order(body: OrderCreate, run: CommandDep) -> Any:
 
 
 @router.post("/{order_id}/confirm", response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def confirm_order(order_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
+async def confirm_order(order_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
     """Confirm, reserving what is available of each line (the rest waits for stock)."""
-    return run(lambda b: b.confirm_order(order_id))
+    return await run(lambda b: b.confirm_order(order_id))
 
 
 @router.post("/{order_id}/cancel", response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def cancel_order(order_id: UUID, run: CommandDep, body: OrderCancel | None = None) -> Any:
+async def cancel_order(order_id: UUID, run: CommandDep, body: OrderCancel | None = None) -> Any:
     """Cancel what is not shipped yet, releasing its reservations."""
-    return run(lambda b: b.cancel_order(order_id, body.reason if body else None))
+    return await run(lambda b: b.cancel_order(order_id, body.reason if body else None))
 
 
 @router.get("", response_model=Page[OrderPublic], dependencies=[require(*READERS)])

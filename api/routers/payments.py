@@ -68,14 +68,14 @@ class PaymentDetail(PaymentPublic):
 @router.post(
     "", status_code=201, response_model=PaymentReceived, dependencies=[require(*RECEIVERS)]
 )
-def receive_payment(body: PaymentCreate, run: CommandDep) -> Any:
+async def receive_payment(body: PaymentCreate, run: CommandDep) -> Any:
     """Money received from a customer, posted Dr bank or cash / Cr receivables."""
     allocations = (
         None
         if body.allocations is None
         else [{"invoice_id": a.invoice_id, "amount": a.amount} for a in body.allocations]
     )
-    return run(
+    return await run(
         lambda b: b.receive_payment(
             customer_id=body.customer_id,
             amount=body.amount,

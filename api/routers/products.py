@@ -68,10 +68,10 @@ class ProductDetail(ProductPublic):
 @router.post(
     "", status_code=201, response_model=CommandAnswer, dependencies=[require(*CATALOG_WRITERS)]
 )
-def define_product(body: ProductCreate, run: CommandDep) -> Any:
+async def define_product(body: ProductCreate, run: CommandDep) -> Any:
     """Define a product (or a service). Its SKU is unique: a second product with the same SKU
     is refused (409)."""
-    return run(
+    return await run(
         lambda b: b.define_product(
             sku=body.sku,
             name=body.name,

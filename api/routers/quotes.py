@@ -153,10 +153,10 @@ def domain_lines(lines: list[LineIn]) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201, response_model=QuoteAnswer, dependencies=[require(*SELLERS)])
-def create_quote(body: QuoteCreate, run: CommandDep) -> Any:
+async def create_quote(body: QuoteCreate, run: CommandDep) -> Any:
     """Draft a quote, numbered TKL<year><sequence>; tax is computed per line and summed per
     rate."""
-    return run(
+    return await run(
         lambda b: b.create_quote(
             customer_id=body.customer_id,
             lines=domain_lines(body.lines),
@@ -169,19 +169,19 @@ def create_quote(body: QuoteCreate, run: CommandDep) -> Any:
 
 
 @router.post("/{quote_id}/send", response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def send_quote(quote_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
-    return run(lambda b: b.send_quote(quote_id))
+async def send_quote(quote_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
+    return await run(lambda b: b.send_quote(quote_id))
 
 
 @router.post("/{quote_id}/accept", response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def accept_quote(quote_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
+async def accept_quote(quote_id: UUID, run: CommandDep, body: NoBody | None = None) -> Any:
     """The customer accepted: refused (409) once the quote is past its validity."""
-    return run(lambda b: b.accept_quote(quote_id))
+    return await run(lambda b: b.accept_quote(quote_id))
 
 
 @router.post("/{quote_id}/reject", response_model=CommandAnswer, dependencies=[require(*SELLERS)])
-def reject_quote(quote_id: UUID, run: CommandDep, body: QuoteReject | None = None) -> Any:
-    return run(lambda b: b.reject_quote(quote_id, body.reason if body else None))
+async def reject_quote(quote_id: UUID, run: CommandDep, body: QuoteReject | None = None) -> Any:
+    return await run(lambda b: b.reject_quote(quote_id, body.reason if body else None))
 
 
 @router.post(
@@ -190,11 +190,11 @@ def reject_quote(quote_id: UUID, run: CommandDep, body: QuoteReject | None = Non
     response_model=QuoteRevised,
     dependencies=[require(*SELLERS)],
 )
-def revise_quote(quote_id: UUID, run: CommandDep, body: QuoteRevise | None = None) -> Any:
+async def revise_quote(quote_id: UUID, run: CommandDep, body: QuoteRevise | None = None) -> Any:
     """Offer again: a new quote (the next revision, `<number>-R<n>`) replaces this one, which
     stays readable as `revised`. The answer is the new quote's."""
     body = body or QuoteRevise()
-    return run(
+    return await run(
         lambda b: b.revise_quote(
             quote_id,
             lines=domain_lines(body.lines) if body.lines is not None else None,

@@ -65,11 +65,11 @@ class ShipmentDetail(ShipmentPublic):
 
 
 @router.post("", status_code=201, response_model=ShipmentAnswer, dependencies=[require(*SHIPPERS)])
-def ship_order(body: ShipmentCreate, run: CommandDep) -> Any:
+async def ship_order(body: ShipmentCreate, run: CommandDep) -> Any:
     """Ship a confirmed order, in full or in part: stock leaves at the FIFO cost decided now,
     posted Dr cost of goods sold / Cr inventory. Without `lines`, everything still open and in
     stock ships."""
-    return run(
+    return await run(
         lambda b: b.ship_order(
             body.order_id,
             lines=[line.model_dump() for line in body.lines] if body.lines is not None else None,

@@ -123,10 +123,10 @@ class StockReport(Public):
     response_model=ReceiptAnswer,
     dependencies=[require(*RECEIVERS)],
 )
-def receive_stock(body: ReceiptCreate, run: CommandDep) -> Any:
+async def receive_stock(body: ReceiptCreate, run: CommandDep) -> Any:
     """Count goods into a warehouse: each line becomes a FIFO layer at its unit cost. From a
     supplier it posts Dr inventory / Cr payables; without one it is opening stock."""
-    return run(
+    return await run(
         lambda b: b.receive_stock(
             lines=[line.model_dump() for line in body.lines],
             warehouse=body.warehouse,

@@ -31,9 +31,9 @@ class WarehousePublic(Public):
 @router.post(
     "", status_code=201, response_model=CommandAnswer, dependencies=[require(*CATALOG_WRITERS)]
 )
-def open_warehouse(body: WarehouseOpen, run: CommandDep) -> Any:
+async def open_warehouse(body: WarehouseOpen, run: CommandDep) -> Any:
     """Open a warehouse. MAIN exists from the start; codes are unique (409 otherwise)."""
-    return run(lambda b: b.open_warehouse(code=body.code, name=body.name))
+    return await run(lambda b: b.open_warehouse(code=body.code, name=body.name))
 
 
 @router.get("", response_model=Page[WarehousePublic], dependencies=[require(*READERS)])
