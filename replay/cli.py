@@ -206,7 +206,8 @@ def demo(events: int, seed: int, database_url: str) -> None:
     click.echo("", err=True)
     click.echo(
         f"recorded {recorded.events:,} events, {recorded.first_day} to {recorded.last_day}, "
-        f"in {recorded.seconds:,.0f} s ({recorded.events / recorded.seconds:,.0f} events/s)"
+        f"in {recorded.seconds:,.0f} s ({recorded.events / recorded.seconds:,.0f} events/s; "
+        f"read models {recorded.read_models_seconds:,.0f} s of it)"
     )
 
 
