@@ -30,7 +30,7 @@ def read_results(directory: Path) -> dict[str, Any]:
         path = folder / f"results_{backend}.json"
         if not path.exists():
             continue
-        found[backend] = summarise(json.loads(path.read_text()), str(path))
+        found[backend] = summarise(json.loads(path.read_text()), os.path.relpath(path, ROOT))
     return found
 
 
@@ -65,7 +65,8 @@ def run_peer(directory: Path, cycles: int = 20, backend: str = "sqlite") -> dict
         ["./run.sh"], cwd=directory, env=env, capture_output=True, text=True, check=True
     )
     line = [row for row in done.stdout.splitlines() if row.startswith("{")][-1]
-    return summarise(json.loads(line), f"measured now ({directory / 'run.sh'}, N={cycles})")
+    run = os.path.relpath(directory / "run.sh", ROOT)
+    return summarise(json.loads(line), f"measured during this run (`{run}`, N={cycles})")
 
 
 def ratios(ours: dict[str, float], peer: dict[str, Any]) -> dict[str, Any]:
