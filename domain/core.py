@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from eventsourcing.application import (
     ProcessingEvent,
     Repository,
 )
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import EventStore, IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain import context
@@ -36,7 +36,7 @@ from domain.caching import CheckedRepository, CommandCache, head_reader
 from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound, VersionMismatch
 from domain.ledger.chart import CHARTS, Chart
-from domain.numbering import NumberSeries, series_id
+from domain.numbering import SERIES_IDS, NumberSeries, series_id
 from domain.pgstore import TekilPostgresRecorder, reads
 
 # Enough for ten commands racing for one record (each loss is somebody's win, or one stale
@@ -87,10 +87,24 @@ def command(method: Callable[Concatenate[S, P], Result]) -> Callable[Concatenate
     return run
 
 
+class SeriesSnapshots(EventStore[UUID]):
+    """The snapshot store, asked only about number series: any other aggregate has none, and
+    a load need not spend a query (on PostgreSQL, a round trip) to learn it."""
+
+    def get(self, originator_id: UUID, **kwargs: Any) -> Any:
+        if originator_id not in SERIES_IDS:
+            return iter(())
+        return super().get(originator_id, **kwargs)
+
+
 class Core(Application):
     """Loading, saving and the command loop, shared by every bounded context."""
 
     name = "Business"
+    # A number series gains an event per document it numbers; it is loaded from a snapshot
+    # taken every so many (the others stay small: a document, a customer, a stock item's
+    # events come to dozens or thousands, not tens of thousands a year).
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {NumberSeries: 500}
 
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
@@ -110,6 +124,10 @@ class Core(Application):
         # On PostgreSQL the store checks, with each save, that what the command read is still
         # current (domain/pgstore.py): the cache is never asked whether it is.
         self._reads_checked = isinstance(self.recorder, TekilPostgresRecorder)
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return SeriesSnapshots(mapper=self.mapper, recorder=recorder)
 
     def construct_repository(self) -> Repository:
         """The cache (where settings ask for one that hands out its own objects) is kept
@@ -154,6 +172,7 @@ class Core(Application):
                         processing.events.extend(aggregate.collect_events())
                         processing.aggregates[aggregate.id] = aggregate
                 recordings = self._record(processing)
+                self._take_snapshots(processing)
         finally:
             if token is not None:
                 reads.reset(token)

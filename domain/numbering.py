@@ -9,9 +9,16 @@ from uuid import UUID
 
 from domain.base import Entity, natural_id
 
+# Every series id this process has named: a series gains an event with every document it
+# numbers (tens of thousands a year), so it is loaded from its latest snapshot, and only its
+# loads look for one (see domain/core.py, `SeriesSnapshots`).
+SERIES_IDS: set[UUID] = set()
+
 
 def series_id(series: str, year: int) -> UUID:
-    return natural_id("number-series", f"{series}/{year}")
+    made = natural_id("number-series", f"{series}/{year}")
+    SERIES_IDS.add(made)
+    return made
 
 
 def format_number(series: str, year: int, sequence: int) -> str:
