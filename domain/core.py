@@ -124,6 +124,10 @@ class Core(Application):
         # On PostgreSQL the store checks, with each save, that what the command read is still
         # current (domain/pgstore.py): the cache is never asked whether it is.
         self._reads_checked = isinstance(self.recorder, TekilPostgresRecorder)
+        if isinstance(self.recorder, SQLiteApplicationRecorder) and self.snapshots is not None:
+            # A file made before snapshots were kept gets their table (if it does not exist
+            # yet; a moment of the write lock otherwise); PostgreSQL gets it from `tekil db init`.
+            self.snapshots.recorder.create_table()  # type: ignore[attr-defined]
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         recorder = self.factory.aggregate_recorder(purpose="snapshots")
