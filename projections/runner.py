@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
-from sqlalchemy import Connection, literal, select, update
+from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
 
 from domain.app import Business, open_business
 from domain.settings import Settings, backend_of
@@ -70,6 +70,22 @@ def _resolve(topic: str) -> type:
     if cls is None:
         cls = _topics[topic] = resolve_topic(topic)
     return cls
+
+
+# Moves read models at one position on to another, if no other runner has moved them (or
+# replaced their tables) since this one read them: one statement for all of them, built once
+# (a statement built and sent for each read model cost a batch of live following about 3 ms,
+# and on PostgreSQL 14 round trips).
+_MOVE_TRACKING = (
+    update(tracking_table)
+    .where(
+        tuple_(tracking_table.c.name, tracking_table.c.version, tracking_table.c.generation).in_(
+            bindparam("t_keys", expanding=True)
+        ),
+        tracking_table.c.position == bindparam("t_old"),
+    )
+    .values(position=bindparam("t_new"))
+)
 
 
 class StaleTracking(Exception):
@@ -266,22 +282,17 @@ class Runner:
                         error.projection = p.name  # type: ignore[attr-defined]
                         break
                 raise
+            behind: dict[int, list[Projection]] = {}
             for p in active:
-                old = positions[p.name]
-                if old >= last:
-                    continue
+                if positions[p.name] < last:
+                    behind.setdefault(positions[p.name], []).append(p)
+            for old, moving in behind.items():
+                keys = [(p.tracking_name, p.version, self._generations[p.name]) for p in moving]
                 moved = conn.execute(
-                    update(tracking_table)
-                    .where(
-                        tracking_table.c.name == p.tracking_name,
-                        tracking_table.c.version == p.version,
-                        tracking_table.c.position == old,
-                        tracking_table.c.generation == self._generations[p.name],
-                    )
-                    .values(position=last)
+                    _MOVE_TRACKING, {"t_keys": keys, "t_old": old, "t_new": last}
                 ).rowcount
-                if moved != 1:
-                    raise StaleTracking(p.name)
+                if moved != len(moving):
+                    raise StaleTracking(", ".join(p.name for p in moving))
             writer.commit()
         self._known = batch.carry_over()  # committed: the next batch may start from these
         if complete is not None:
