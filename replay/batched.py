@@ -7,8 +7,9 @@ none of it changes what is recorded. Here each command is decided as usual (load
 aggregates, checking its rules, recording its metadata), and its events are *encoded at once*
 — the very bytes a per-command save would store — then inserted with other commands' events
 in one transaction (`flush`). What the store ends up holding is what the same commands run one
-by one would have recorded, in the same order, with contiguous positions: only the
-transaction boundaries (and so the timestamps' spacing) differ.
+by one would have recorded, in the same order, with contiguous positions, and with the
+snapshots a save takes (a number series' every 500 numbers): only the transaction boundaries
+(and so the timestamps' spacing) differ.
 
 Only valid while this process is the only writer of the store (it keeps every aggregate it
 saved in memory, and knows that an id it never saved does not exist):
@@ -37,6 +38,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
 from domain.app import Business
@@ -107,6 +109,7 @@ class BatchedBusiness(Business):
         self._repository = self._memory  # type: ignore[assignment]
         self._shared_cache = True  # a failed command drops what it loaded (Core)
         self._pending: list[StoredEvent] = []
+        self._snapshots: list[StoredEvent] = []
         self._head = self.recorder.max_notification_id() or 0
         self._today: date | None = None
         self._clock: datetime | None = None
@@ -157,10 +160,21 @@ class BatchedBusiness(Business):
             # Encoded now, as a save would: later commands may change what the event's
             # values refer to before they are written.
             self._pending.extend(self.mapper.to_stored_event(self._stamped(e)) for e in events)
+            self._snapshot(aggregate, events)
             self._memory.live[aggregate.id] = aggregate
             self._memory.saved.add(aggregate.id)
         last = self._head + len(self._pending)
         return [_Recording(_Notification(p)) for p in range(first, last + 1)]
+
+    def _snapshot(self, aggregate: Any, events: list[Any]) -> None:
+        """A snapshot where a save would take one (every so many events of a number series),
+        taken of the aggregate as it is now rather than replayed from the store."""
+        interval = (self.snapshotting_intervals or {}).get(type(aggregate))
+        if interval is None or self.snapshots is None:
+            return
+        if any(e.originator_version % interval == 0 for e in events):
+            taker = getattr(type(aggregate), "Snapshot", None) or self.snapshot_class or Snapshot
+            self._snapshots.append(self.mapper.to_stored_event(taker.take(aggregate)))
 
     @property
     def pending(self) -> int:
@@ -185,5 +199,8 @@ class BatchedBusiness(Business):
                 "answered: another process wrote to the store"
             )
         self._head += len(pending)
+        snapshots, self._snapshots = self._snapshots, []
+        if snapshots and self.snapshots is not None:
+            self.snapshots.recorder.insert_events(snapshots)
         self.flushes += 1
         return len(pending)
