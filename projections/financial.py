@@ -8,14 +8,25 @@ leaves as a string. Signed balances are debit minus credit unless a field says o
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Table, func, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    Table,
+    func,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 
 from domain.ledger.chart import AccountKind, Chart
 from domain.values import ZERO
@@ -27,7 +38,15 @@ from projections.explain import (
     pointer,
     running_balances,
 )
-from projections.ledger import by_account, credits, dated, debits, journal, signed
+from projections.ledger import (
+    by_account,
+    credits,
+    dated,
+    debits,
+    journal,
+    signed,
+    totals_tables,
+)
 
 CENTS = Decimal("0.01")
 
@@ -69,24 +88,78 @@ def account_totals(
     source_kind: str | None = None,
 ) -> dict[str, Totals]:
     """Debits and credits per account over the lines dated in [date_from, date_to], or
-    before `before`; only of `accounts`, or of entries for one kind of source, if given."""
-    query = select(
-        lines.c.account, func.sum(cents(lines.c.debit)), func.sum(cents(lines.c.credit))
-    ).group_by(lines.c.account)
+    before `before`; only of `accounts`, or of entries for one kind of source, if given.
+
+    Read from the ledger's running totals, not the lines: the whole months of the period
+    from the monthly totals, the days of its edge months from the daily ones. A year costs
+    some twelve rows per account and kind of source, however many lines it holds."""
+    last = date_to
     if before is not None:
-        query = query.where(lines.c.entry_date < before)
-    if date_from is not None:
-        query = query.where(lines.c.entry_date >= date_from)
-    if date_to is not None:
-        query = query.where(lines.c.entry_date <= date_to)
+        if before == date.min:
+            return {}
+        last = min(last or date.max, before - timedelta(days=1))
+    day_spans, month_span = split_into_months(date_from, last)
+    days, months = totals_tables(lines)
+    parts = []
+    if day_spans:
+        parts.append(_totals_query(days, or_(*(days.c.day.between(a, b) for a, b in day_spans))))
+    if month_span is not None:
+        first, final = month_span
+        within = [months.c.month >= first] if first is not None else []
+        within += [months.c.month <= final] if final is not None else []
+        parts.append(_totals_query(months, *within))
+    if not parts:
+        return {}
     if accounts is not None:
-        query = query.where(lines.c.account.in_(list(accounts)))
+        wanted = list(accounts)
+        parts = [p.where(p.selected_columns.account.in_(wanted)) for p in parts]
     if source_kind is not None:
-        query = query.where(lines.c.source_kind == source_kind)
+        parts = [p.where(p.selected_columns.source_kind == source_kind) for p in parts]
+    moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    query = select(
+        moved.c.account, func.sum(cents(moved.c.debit)), func.sum(cents(moved.c.credit))
+    ).group_by(moved.c.account)
     return {
         account: Totals(from_cents(debit), from_cents(credit))
         for account, debit, credit in conn.execute(query).all()
     }
+
+
+def _totals_query(table: Table, *where: Any) -> Select[Any]:
+    return select(table.c.account, table.c.source_kind, table.c.debit, table.c.credit).where(*where)
+
+
+def split_into_months(
+    first: date | None, last: date | None
+) -> tuple[list[tuple[date, date]], tuple[date | None, date | None] | None]:
+    """The days [first, last] (open where None) as the days of its edge months that are not
+    whole months, as (from, to) spans, and the first days of the whole months it covers, as
+    (from, to), or None when it covers none."""
+    if first is not None and last is not None and first > last:
+        return [], None
+    spans: list[tuple[date, date]] = []
+    month_from = None
+    if first is not None:
+        month_from = first.replace(day=1)
+        if first.day != 1:
+            month_end = last_of_month(first)
+            if last is not None and last <= month_end:
+                return [(first, last)], None
+            spans.append((first, month_end))
+            month_from = month_end + timedelta(days=1)
+    month_to = None
+    if last is not None:
+        month_to = last.replace(day=1)
+        if last != last_of_month(last):
+            spans.append((month_to, last))
+            month_to = (month_to - timedelta(days=1)).replace(day=1)
+    if month_from is not None and month_to is not None and month_from > month_to:
+        return spans, None
+    return spans, (month_from, month_to)
+
+
+def last_of_month(day: date) -> date:
+    return day.replace(day=monthrange(day.year, day.month)[1])
 
 
 def describe(chart: Chart, code: str) -> dict[str, Any]:

@@ -1,12 +1,15 @@
 """The general ledger as a table: one row per journal line, the entries they belong to, and
-the due dates of invoice documents (for the customer statement). Every financial report is a
-query over these rows (see projections/financial.py)."""
+the due dates of invoice documents (for the customer statement). Beside the lines, running
+debit and credit totals per account and kind of source, per day and per month: the financial
+reports sum those (see projections/financial.py), so that they cost the same however many
+documents a day the business posts; drill-down and the general ledger read the lines."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +27,7 @@ from sqlalchemy import (
 
 from domain.billing.invoices import Invoice
 from domain.ledger.entries import JournalEntry
+from domain.values import ZERO
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, event_name
 from projections.types import Amount
@@ -31,7 +35,7 @@ from projections.types import Amount
 
 class Ledger(Projection):
     name = "ledger"
-    version = 1
+    version = 2
     handles = (JournalEntry.Posted, Invoice.Issued)
 
     def define_tables(self) -> None:
@@ -65,6 +69,11 @@ class Ledger(Projection):
         )
         Index(f"{lines.name}_account", lines.c.account, lines.c.entry_date, lines.c.position)
         Index(f"{lines.name}_party", lines.c.party_id, lines.c.entry_date, lines.c.position)
+        # Totals of the lines: per day for the edges of a period, per month for the rest, so
+        # that a report over a year reads about twelve rows per account and kind of source.
+        days = self.table("days", *_totals_columns("day"))
+        months = self.table("months", *_totals_columns("month"))
+        lines.info[TOTALS] = (days, months)
         # Due dates are facts of the invoice, not of its journal entry: kept apart and joined
         # at query time, so nothing depends on which of the two events came first.
         self.table(
@@ -113,6 +122,53 @@ class Ledger(Projection):
                 description=event.description,
                 memo=line.get("memo"),
             )
+        self._add_up(event.entry_date, event.source_kind, event.lines, batch)
+
+    def _add_up(
+        self, day: date, source_kind: str, lines: list[dict[str, Any]], batch: Batch
+    ) -> None:
+        """Add an entry's debits and credits to its day's and its month's totals."""
+        moved: dict[str, tuple[Decimal, Decimal]] = {}
+        for line in lines:
+            debit, credit = moved.get(line["account"], (ZERO, ZERO))
+            moved[line["account"]] = (debit + line["debit"], credit + line["credit"])
+        month = day.replace(day=1)
+        for table, period, when in ((self["days"], "day", day), (self["months"], "month", month)):
+            for account, (debit, credit) in moved.items():
+                key = (when, account, source_kind)
+                row = batch.get(table, key)
+                if row is None:
+                    batch.insert(
+                        table,
+                        **{period: when},
+                        account=account,
+                        source_kind=source_kind,
+                        debit=debit,
+                        credit=credit,
+                    )
+                else:
+                    batch.update(
+                        table, key, debit=row["debit"] + debit, credit=row["credit"] + credit
+                    )
+
+
+TOTALS = "tekil.ledger_totals"
+
+
+def _totals_columns(period: str) -> list[Column[Any]]:
+    return [
+        Column(period, Date, primary_key=True),
+        Column("account", String(20), primary_key=True),
+        Column("source_kind", String(30), primary_key=True),
+        Column("debit", Amount(), nullable=False),
+        Column("credit", Amount(), nullable=False),
+    ]
+
+
+def totals_tables(lines: Table) -> tuple[Table, Table]:
+    """The per-day and per-month totals kept beside these lines (by the same build)."""
+    days, months = lines.info[TOTALS]
+    return days, months
 
 
 # -- the lines behind a figure (drill-down) ---------------------------------------------------

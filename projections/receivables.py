@@ -9,14 +9,22 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, func, select
 
 from domain.ledger.chart import Chart
 from domain.values import ZERO
 from projections.explain import Contribution, Explanation, attach, negated, pointer
-from projections.financial import Totals, account_totals, describe, fmt, period
+from projections.financial import (
+    Totals,
+    account_totals,
+    cents,
+    describe,
+    fmt,
+    from_cents,
+    period,
+)
 from projections.invoices import AGING_BUCKETS, Invoices, aging_bucket
-from projections.ledger import credits, debits, journal, signed
+from projections.ledger import credits, debits, journal, signed, totals_tables
 from projections.payments import Payments
 
 # The accounts a party's current account (cari hesap) is kept on, by chart role.
@@ -317,14 +325,20 @@ def cash_flow(
     opening = account_totals(conn, lines, before=date_from, accounts=accounts)
     balance = sum((t.balance for t in opening.values()), ZERO)
     moved: dict[tuple[date, str], Totals] = defaultdict(Totals)
+    days, _ = totals_tables(lines)
     query = (
-        select(lines.c.entry_date, lines.c.account, lines.c.debit, lines.c.credit)
-        .where(lines.c.account.in_(accounts))
-        .where(lines.c.entry_date >= date_from, lines.c.entry_date <= date_to)
+        select(
+            days.c.day,
+            days.c.account,
+            func.sum(cents(days.c.debit)),
+            func.sum(cents(days.c.credit)),
+        )
+        .where(days.c.account.in_(accounts), days.c.day.between(date_from, date_to))
+        .group_by(days.c.day, days.c.account)
     )
     for day, account, debit, credit in conn.execute(query).all():
         key = (period_start(day, interval), account)
-        moved[key] = moved[key] + Totals(debit, credit)
+        moved[key] = moved[key] + Totals(from_cents(debit), from_cents(credit))
     expected: dict[date, Decimal] = defaultdict(lambda: ZERO)
     overdue = ZERO
     for item in open_items:

@@ -1021,6 +1021,7 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         self.services.runner.catch_up()
         assert set(self.services.reads.positions().values()) == {self.head()}
         self.the_ledger_balances()
+        self.the_report_totals_add_up_the_lines()
         self.stock_is_never_negative_and_agrees()
         self.invoices_are_open_by_their_total_less_settlements()
         self.reconciliation_agrees()
@@ -1049,6 +1050,23 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         owed = sum((i.open for i in self.invoices.values()), ZERO)
         credit = sum((c.credit for c in self.customers.values()), ZERO)
         assert balance[chart.role("receivables")] == owed - credit
+
+    def the_report_totals_add_up_the_lines(self) -> None:
+        """The day and month totals the reports read are the sums of the journal lines."""
+        days: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
+        months: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
+        for line in self.rows("ledger", "lines"):
+            key = (line["account"], line["source_kind"])
+            for side in ("debit", "credit"):
+                days[(line["entry_date"], *key, side)] += line[side]
+                months[(line["entry_date"].replace(day=1), *key, side)] += line[side]
+        for table, period, expected in (("days", "day", days), ("months", "month", months)):
+            found = {
+                (r[period], r["account"], r["source_kind"], side): r[side]
+                for r in self.rows("ledger", table)
+                for side in ("debit", "credit")
+            }
+            assert found == dict(expected), table
 
     def stock_is_never_negative_and_agrees(self) -> None:
         rows = self.rows("stock", "items")

@@ -15,6 +15,7 @@ from api.services import Services
 from domain import context
 from domain.core import Result
 from domain.ledger.entries import JournalEntry
+from projections.financial import Totals, account_totals
 from projections.runner import Runner
 
 FINANCE = ("ledger", "invoices", "payments", "profitability")
@@ -129,3 +130,50 @@ def test_the_ledger_holds_every_journal_line_and_balances(services: Services) ->
     assert count == sum(len(e.lines) for e in posted)
     assert debit == credit == sum((line["debit"] for e in posted for line in e.lines), Decimal(0))
     assert isinstance(posted[0].originator_id, UUID)
+
+
+EDGES = [
+    None,
+    *(
+        date(2026, m, d)
+        for m, d in ((1, 1), (1, 5), (1, 31), (2, 1), (2, 15), (2, 28), (3, 1), (3, 20), (3, 31))
+    ),
+    date(2025, 12, 31),
+    date(2026, 4, 1),
+]
+
+
+def test_report_totals_equal_the_sums_of_the_lines_over_any_period(services: Services) -> None:
+    """The totals the reports read (months, and days at the edges) add up to exactly what
+    the lines of the period, of those accounts or that kind of source, add up to."""
+    finance = [services.reads[name] for name in FINANCE]
+    order_to_cash(services, Runner(services.business, services.reads, finance, batch_size=3))
+    lines = services.reads["ledger"]["lines"]
+    with services.reads.reader.connect() as conn:
+        all_lines = conn.execute(select(lines)).all()
+        assert {r.entry_date.month for r in all_lines} >= {1, 2, 3}
+
+        def by_lines(keep: Any) -> dict[str, Totals]:
+            out: dict[str, Totals] = {}
+            for r in all_lines:
+                if keep(r):
+                    out[r.account] = out.get(r.account, Totals()) + Totals(r.debit, r.credit)
+            return out
+
+        for first in EDGES:
+            for last in EDGES:
+                got = account_totals(conn, lines, date_from=first, date_to=last)
+                assert got == by_lines(
+                    lambda r, a=first, b=last: (
+                        (a is None or r.entry_date >= a) and (b is None or r.entry_date <= b)
+                    )
+                ), (first, last)
+            if first is not None:
+                got = account_totals(conn, lines, before=first, accounts=["102", "120"])
+                assert got == by_lines(
+                    lambda r, a=first: r.entry_date < a and r.account in ("102", "120")
+                ), first
+                got = account_totals(conn, lines, date_to=first, source_kind="payment")
+                assert got == by_lines(
+                    lambda r, a=first: r.entry_date <= a and r.source_kind == "payment"
+                ), first
