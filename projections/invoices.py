@@ -55,7 +55,7 @@ CHUNK = 500
 
 class Invoices(Projection):
     name = "invoices"
-    version = 2
+    version = 3
     handles = (
         Invoice.Issued,
         Invoice.MarkedOverdue,
@@ -115,6 +115,13 @@ class Invoices(Projection):
             Column("amount", Amount(), nullable=False),
         )
         Index(f"{settlements.name}_customer", settlements.c.customer_id, settlements.c.settled_on)
+        # What the open invoices still owe, per due date: the cash flow's expected inflows,
+        # one row a day however many invoices fall due on it (docs/decisions/0008).
+        self.table(
+            "open_by_due_date",
+            Column("due_date", Date, primary_key=True),
+            Column("open_amount", Amount(), nullable=False),
+        )
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         invoices = self["invoices"]
@@ -180,6 +187,7 @@ class Invoices(Projection):
             position=position,
             issued_position=position,
         )
+        self._still_owed(batch, event.due_date, max(total, ZERO))
         for line in event.lines:
             batch.insert(
                 self["invoice_lines"],
@@ -215,6 +223,8 @@ class Invoices(Projection):
         invoice = self._invoice(batch, invoice_id)
         settled = invoice["settled"] + amount
         open_amount = invoice["total"] - settled
+        owed_before = max(invoice["open_amount"], ZERO)
+        self._still_owed(batch, invoice["due_date"], max(open_amount, ZERO) - owed_before)
         batch.update(
             self["invoices"],
             invoice_id,
@@ -231,7 +241,25 @@ class Invoices(Projection):
             **settlement,
         )
 
+    def _still_owed(self, batch: Batch, due_date: date, change: Decimal) -> None:
+        """Add `change` to what the open invoices owe on `due_date` (an invoice is open while
+        it owes more than nothing)."""
+        table = self["open_by_due_date"]
+        row = batch.get(table, due_date)
+        if row is None:
+            batch.insert(table, due_date=due_date, open_amount=change)
+        elif change:
+            batch.update(table, due_date, open_amount=row["open_amount"] + change)
+
     # -- queries -------------------------------------------------------------------------------
+
+    def owed_by_due_date(self, conn: Connection, until: date) -> list[tuple[date, Decimal]]:
+        """What the invoices open now still owe, per due date up to `until` (a row a day)."""
+        table = self["open_by_due_date"]
+        query = select(table.c.due_date, table.c.open_amount).where(
+            table.c.due_date <= until, table.c.open_amount != 0
+        )
+        return [(due, amount) for due, amount in conn.execute(query).all()]
 
     def open_as_of(
         self, conn: Connection, as_of: date | None = None, customer_id: UUID | None = None

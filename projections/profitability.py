@@ -3,7 +3,11 @@ line (the FIFO cost decided when the goods left), grouped by order, customer or 
 
 Revenue is counted when invoiced and cost when shipped, exactly as the ledger posts them, so
 the totals equal the sales and cost-of-goods-sold accounts (reconciliation checks it). An
-order shipped but not yet invoiced therefore shows its cost before its revenue."""
+order shipped but not yet invoiced therefore shows its cost before its revenue.
+
+By customer and by product the report reads running totals per day and per month (as the
+ledger's, see docs/decisions/0008), so that it costs the same however dense the history; by
+order, and drill-down, read the lines."""
 
 from __future__ import annotations
 
@@ -12,7 +16,20 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, Connection, Date, Integer, String, Table, Uuid, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Integer,
+    Select,
+    String,
+    Table,
+    Uuid,
+    func,
+    or_,
+    select,
+    union_all,
+)
 
 from domain.billing.invoices import Invoice
 from domain.sales.orders import SalesOrder
@@ -20,7 +37,7 @@ from domain.sales.shipments import Shipment
 from domain.values import ZERO, round_money
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, Explanation, attach, event_name, negated, pointer
-from projections.financial import fmt
+from projections.financial import fmt, split_into_months
 from projections.types import Amount, Quantity
 
 GROUPS = ("order", "customer", "product")
@@ -30,7 +47,7 @@ SHIPPED = event_name(Shipment.Dispatched)
 
 class Profitability(Projection):
     name = "profitability"
-    version = 2
+    version = 3
     handles = (SalesOrder.Placed, Invoice.Issued, Shipment.Dispatched)
 
     def define_tables(self) -> None:
@@ -68,6 +85,13 @@ class Profitability(Projection):
             Column("amount", Amount(), nullable=False),
             Column("position", Integer, nullable=False),
         )
+        self.table("days", *_totals_columns("day"))
+        self.table("months", *_totals_columns("month"))
+        self.table(
+            "skus",
+            Column("product_id", Uuid, primary_key=True),
+            Column("sku", String(40), nullable=False),
+        )
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         match event:
@@ -94,6 +118,9 @@ class Profitability(Projection):
                         amount=line["net"],
                         position=position,
                     )
+                self._add_up(
+                    batch, event.invoice_date, event.customer_id, event.lines, "net", "revenue"
+                )
             case Shipment.Dispatched():
                 for line in event.lines:
                     batch.insert(
@@ -110,6 +137,50 @@ class Profitability(Projection):
                         amount=line["cost"],
                         position=position,
                     )
+                self._add_up(
+                    batch, event.shipment_date, event.customer_id, event.lines, "cost", "cost"
+                )
+
+    def _add_up(
+        self,
+        batch: Batch,
+        day: date,
+        customer_id: UUID,
+        lines: list[dict[str, Any]],
+        amount: str,
+        side: str,
+    ) -> None:
+        """Add a document's lines to its day's and month's totals per customer and product,
+        as revenue or as cost (`side`)."""
+        moved: dict[tuple[str, UUID], tuple[Decimal, Decimal]] = {}
+        for line in lines:
+            for key in (("customer", customer_id), ("product", line["product_id"])):
+                total, quantity = moved.get(key, (ZERO, ZERO))
+                moved[key] = (total + line[amount], quantity + line["quantity"])
+            if batch.get(self["skus"], line["product_id"]) is None:
+                batch.insert(self["skus"], product_id=line["product_id"], sku=line["sku"])
+        quantity_of = "invoiced" if side == "revenue" else "shipped"
+        month = day.replace(day=1)
+        for table, period, when in ((self["days"], "day", day), (self["months"], "month", month)):
+            for (kind, group_id), (total, quantity) in moved.items():
+                key = (kind, when, group_id)
+                row = batch.get(table, key)
+                if row is None:
+                    row = batch.insert(
+                        table,
+                        **{period: when},
+                        kind=kind,
+                        group_id=group_id,
+                        revenue=ZERO,
+                        invoiced=ZERO,
+                        cost=ZERO,
+                        shipped=ZERO,
+                    )
+                batch.update(
+                    table,
+                    key,
+                    **{side: row[side] + total, quantity_of: row[quantity_of] + quantity},
+                )
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -128,8 +199,11 @@ class Profitability(Projection):
         lines, cost by the shipment lines, the margin by both (margin % is their ratio)."""
         if by not in GROUPS:
             raise ValueError(f"by must be one of {', '.join(GROUPS)}")
-        revenue = self._sums(conn, self["revenue"], by, date_from, date_to)
-        cost = self._sums(conn, self["costs"], by, date_from, date_to)
+        if by == "order":
+            revenue = self._sums(conn, self["revenue"], by, date_from, date_to)
+            cost = self._sums(conn, self["costs"], by, date_from, date_to)
+        else:
+            revenue, cost = self._totals(conn, by, date_from, date_to)
         labels = self._labels(conn, by, names or {})
         rows = []
         for key in sorted(revenue.keys() | cost.keys(), key=lambda k: labels.get(k) or str(k)):
@@ -220,6 +294,36 @@ class Profitability(Projection):
             query = query.where(table.c.on_date <= date_to)
         return {k: (amount, qty) for k, amount, qty in conn.execute(query).all()}
 
+    def _totals(
+        self, conn: Connection, by: str, date_from: date | None, date_to: date | None
+    ) -> tuple[dict[Any, tuple[Decimal, Decimal]], dict[Any, tuple[Decimal, Decimal]]]:
+        """Revenue and cost, each (amount, quantity), per customer or product: whole months
+        from the monthly totals, the days of the edge months from the daily ones. A group
+        with cost only shows zero revenue, as it would with no revenue lines."""
+        day_spans, month_span = split_into_months(date_from, date_to)
+        days, months = self["days"], self["months"]
+        parts = []
+        if day_spans:
+            within = or_(*(days.c.day.between(a, b) for a, b in day_spans))
+            parts.append(_totals_query(days, by, within))
+        if month_span is not None:
+            first, last = month_span
+            where = [months.c.month >= first] if first is not None else []
+            where += [months.c.month <= last] if last is not None else []
+            parts.append(_totals_query(months, by, *where))
+        if not parts:
+            return {}, {}
+        moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        query = select(
+            moved.c.group_id,
+            *(func.sum(moved.c[n]) for n in ("revenue", "invoiced", "cost", "shipped")),
+        ).group_by(moved.c.group_id)
+        revenue, cost = {}, {}
+        for key, r_amount, r_quantity, c_amount, c_quantity in conn.execute(query).all():
+            revenue[key] = (r_amount, r_quantity)
+            cost[key] = (c_amount, c_quantity)
+        return revenue, cost
+
     def _labels(self, conn: Connection, by: str, names: dict[UUID, str]) -> dict[Any, str]:
         if by == "customer":
             return dict(names)
@@ -228,11 +332,26 @@ class Profitability(Projection):
             return {
                 row.id: row.number for row in conn.execute(select(orders.c.id, orders.c.number))
             }
-        labels: dict[Any, str] = {}
-        for table in (self["revenue"], self["costs"]):
-            query = select(table.c.product_id, table.c.sku).distinct()
-            labels.update((row.product_id, row.sku) for row in conn.execute(query))
-        return labels
+        skus = self["skus"]
+        return {row.product_id: row.sku for row in conn.execute(select(skus))}
+
+
+def _totals_columns(period: str) -> list[Column[Any]]:
+    return [
+        # Kind first: a report reads one kind's rows, as one range of the key.
+        Column("kind", String(10), primary_key=True),  # customer or product
+        Column(period, Date, primary_key=True),
+        Column("group_id", Uuid, primary_key=True),
+        Column("revenue", Amount(), nullable=False),
+        Column("invoiced", Quantity(), nullable=False),
+        Column("cost", Amount(), nullable=False),
+        Column("shipped", Quantity(), nullable=False),
+    ]
+
+
+def _totals_query(table: Table, kind: str, *where: Any) -> Select[Any]:
+    columns = (table.c[n] for n in ("group_id", "revenue", "invoiced", "cost", "shipped"))
+    return select(*columns).where(table.c.kind == kind, *where)
 
 
 def figures(revenue: Decimal, cost: Decimal) -> dict[str, str | None]:

@@ -318,8 +318,8 @@ def cash_flow(
 ) -> dict[str, Any]:
     """Cash in (debits) and out (credits) of the cash and bank accounts per period, with
     the balance at each period's end; and the inflows expected from the invoices open now by
-    their due date (what is overdue before the first period is shown apart)."""
-    open_items = invoices.open_as_of(conn)
+    their due date (what is overdue before the first period is shown apart). Read from
+    totals per day (docs/decisions/0008); explained by the lines and the open invoices."""
     accounts = [chart.role(r) for r in ("cash", "bank")]
     spans = periods(date_from, date_to, interval)
     opening = account_totals(conn, lines, before=date_from, accounts=accounts)
@@ -341,12 +341,11 @@ def cash_flow(
         moved[key] = moved[key] + Totals(from_cents(debit), from_cents(credit))
     expected: dict[date, Decimal] = defaultdict(lambda: ZERO)
     overdue = ZERO
-    for item in open_items:
-        due = item["due_date"]
+    for due, owed in invoices.owed_by_due_date(conn, date_to):
         if due < date_from:
-            overdue += item["open_amount"]
-        elif due <= date_to:
-            expected[period_start(due, interval)] += item["open_amount"]
+            overdue += owed
+        else:
+            expected[period_start(due, interval)] += owed
 
     rows = []
     total_in = total_out = total_expected = ZERO
@@ -393,6 +392,7 @@ def cash_flow(
         "expected_overdue": fmt(overdue),
     }
     if explain is not None:
+        open_items = invoices.open_as_of(conn)
         _explain_cash_flow(explain, conn, lines, invoices, open_items, answer, accounts)
     return attach(answer, explain)
 

@@ -1103,6 +1103,16 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         credits = {r["customer_id"]: r["unallocated"] for r in self.rows("payments", "credits")}
         for customer in self.customers.values():
             assert credits.get(customer.id, ZERO) == customer.credit
+        owed: dict[date, Decimal] = defaultdict(lambda: ZERO)
+        for row in rows:
+            if row["status"] == "open":
+                owed[row["due_date"]] += row["open_amount"]
+        by_due_date = {
+            r["due_date"]: r["open_amount"]
+            for r in self.rows("invoices", "open_by_due_date")
+            if r["open_amount"]
+        }
+        assert by_due_date == dict(owed), "the cash flow's expected inflows"
 
     def reconciliation_agrees(self) -> None:
         reads = self.services.reads

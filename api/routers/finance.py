@@ -184,7 +184,12 @@ def profitability(
     """Revenue net of VAT (when invoiced), cost of goods sold (at FIFO cost, when shipped),
     gross margin and margin % per order, customer or product."""
     return r["profitability"].report(  # type: ignore[attr-defined,no-any-return]
-        r.conn, by, date_from=date_from, date_to=date_to, names=customer_names(r), explain=explain
+        r.conn,
+        by,
+        date_from=date_from,
+        date_to=date_to,
+        names=customer_names(r) if by == "customer" else None,
+        explain=explain,
     )
 
 

@@ -177,3 +177,24 @@ def test_report_totals_equal_the_sums_of_the_lines_over_any_period(services: Ser
                 assert got == by_lines(
                     lambda r, a=first: r.entry_date <= a and r.source_kind == "payment"
                 ), first
+
+
+def test_profitability_totals_equal_the_sums_of_its_lines_over_any_period(
+    services: Services,
+) -> None:
+    """By customer and by product the report reads totals per month and day: they give what
+    the invoice and shipment lines of the period give (zero where a group has none)."""
+    finance = [services.reads[name] for name in FINANCE]
+    order_to_cash(services, Runner(services.business, services.reads, finance, batch_size=3))
+    model = services.reads["profitability"]
+    with services.reads.reader.connect() as conn:
+        for by in ("customer", "product"):
+            for first in EDGES:
+                for last in EDGES:
+                    totals = model._totals(conn, by, first, last)  # type: ignore[attr-defined]
+                    for side, table in zip(totals, ("revenue", "costs"), strict=True):
+                        lines = model._sums(conn, model[table], by, first, last)  # type: ignore[attr-defined]
+                        assert set(lines) <= set(side), (by, first, last)
+                        assert side or (first, last) != (None, None)
+                        for key, got in side.items():
+                            assert got == lines.get(key, (0, 0)), (by, first, last, table)
