@@ -26,6 +26,7 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
     Repository,
+    project_aggregate,
 )
 from eventsourcing.persistence import EventStore, IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -46,6 +47,9 @@ MAX_ATTEMPTS = 12
 # up to MAX_RETRY_PAUSE.
 RETRY_PAUSE = 0.005
 MAX_RETRY_PAUSE = 0.1
+# An aggregate that another process was found to have changed under a command of this one is
+# brought up to date from the store before each use, for this many seconds after it last was.
+CONTENDED_FOR = 10.0
 
 A = TypeVar("A", bound=Entity)
 P = ParamSpec("P")
@@ -69,11 +73,13 @@ class Result:
 class Attempt:
     """What one attempt of a command loaded: the ids (to evict them from the cache if it
     fails), the version of each as stored when loaded (on a store that checks them at save:
-    see `Core.save`), and whether any came from the cache."""
+    see `Core.save`), and whether any came from the cache. `before`: what the previous
+    attempt read from the cache, if it lost a race (see `Core._load`)."""
 
     loaded: list[UUID] = field(default_factory=list)
     read: dict[UUID, int] = field(default_factory=dict)
     from_cache: bool = False
+    before: dict[UUID, int] = field(default_factory=dict)
 
 
 _attempt: ContextVar[Attempt | None] = ContextVar("tekil_attempt", default=None)
@@ -124,6 +130,10 @@ class Core(Application):
         # On PostgreSQL the store checks, with each save, that what the command read is still
         # current (domain/pgstore.py): the cache is never asked whether it is.
         self._reads_checked = isinstance(self.recorder, TekilPostgresRecorder)
+        # Aggregates other processes keep changing (the number series, with several API
+        # processes), and until when to bring them up to date before use: one read of their
+        # new events, instead of a save refused, a pause and the command decided again.
+        self._contended: dict[UUID, float] = {}
         if isinstance(self.recorder, SQLiteApplicationRecorder) and self.snapshots is not None:
             # A file made before snapshots were kept gets their table (if it does not exist
             # yet; a moment of the write lock otherwise); PostgreSQL gets it from `tekil db init`.
@@ -191,6 +201,7 @@ class Core(Application):
     def execute(self, decide: Callable[[], Result]) -> Result:
         ctx = context.current()
         lost = False
+        before: dict[UUID, int] = {}
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if lost:
                 # Lost a race for the same records: wait a random moment (outside this
@@ -204,7 +215,7 @@ class Core(Application):
                     earlier = self._earlier_answer(ctx)
                     if earlier is not None:
                         return earlier
-                this = Attempt()
+                this = Attempt(before=before)
                 token = _attempt.set(this)
                 try:
                     return decide()
@@ -218,6 +229,7 @@ class Core(Application):
                             "the same records were changed concurrently; try again"
                         ) from None
                     lost = True
+                    before = this.read if this.from_cache else {}
                 except DomainError:
                     self._forget(this)
                     # Refused on what this process remembered (PostgreSQL: others may have
@@ -265,11 +277,34 @@ class Core(Application):
             return aggregate
         attempt.loaded.append(aggregate_id)
         cache = self.repository.cache
-        if cache is not None and self._reads_checked and not attempt.from_cache:
-            attempt.from_cache = aggregate_id in cache.cache  # type: ignore[attr-defined]
+        cached = cache is not None and aggregate_id in cache.cache  # type: ignore[attr-defined]
+        if self._reads_checked and not attempt.from_cache:
+            attempt.from_cache = cached
         aggregate = self.repository.get(aggregate_id)
         if self._reads_checked:  # only a store that checks them needs to know
-            attempt.read.setdefault(aggregate.id, aggregate.version - len(aggregate.pending_events))
+            if cached and aggregate_id in self._contended:
+                aggregate = self._fast_forward(aggregate)
+            read = aggregate.version - len(aggregate.pending_events)
+            attempt.read.setdefault(aggregate.id, read)
+            if read > attempt.before.get(aggregate_id, read):
+                # The previous attempt lost its race on this one: another process changed it.
+                self._contended[aggregate_id] = time.monotonic() + CONTENDED_FOR
+        return aggregate
+
+    def _fast_forward(self, aggregate: Entity) -> Entity:
+        """A contended aggregate (from the cache) with the events others stored since."""
+        if self._contended[aggregate.id] < time.monotonic():
+            del self._contended[aggregate.id]
+            return aggregate
+        if aggregate.pending_events:  # changed by this command already: it knows it
+            return aggregate
+        newer = list(self.events.get(aggregate.id, gt=aggregate.version))
+        if newer:
+            moved = project_aggregate(aggregate, newer)
+            assert moved is not None  # an aggregate's later events do not delete it
+            aggregate = moved
+            self.repository.cache.put(aggregate.id, aggregate)  # type: ignore[union-attr]
+            self._contended[aggregate.id] = time.monotonic() + CONTENDED_FOR
         return aggregate
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str | None = None) -> A:

@@ -15,7 +15,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from domain import context, pgstore
+from domain import context, core, pgstore
 from domain.app import Business, open_business
 from domain.context import CommandContext
 from domain.errors import RuleViolation
@@ -399,6 +399,40 @@ def test_the_cache_is_used_and_a_change_by_another_process_is_caught_at_save(
             assert loads == [lead.id]  # the refused save made it read again
         assert done.position == before + 1  # recorded once
         assert a.repository.get(lead.id).version == 2
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_record_another_process_keeps_changing_is_read_afresh_instead_of_refused(
+    business: Business, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API processes numbering quotes: the series is changed by each in turn. The first
+    time a process finds its remembered series behind, its save is refused and the command
+    decided again; from then on it reads the series' new events before numbering, and is not
+    refused again."""
+    a, b = _two_processes(postgresql_url)
+    lost: list[float] = []
+    uniform = core.random.uniform
+    monkeypatch.setattr(core.random, "uniform", lambda *r: lost.append(r[1]) or uniform(*r))
+    try:
+        a.ensure_defaults()
+        with context.acting(CommandContext(actor="satis")):
+            a.define_product(sku="W-1", name="Widget", list_price=Decimal(100))
+            customer = a.register_customer(name="Acme", payment_terms_days=30).id
+            lines = [{"sku": "W-1", "quantity": 1}]
+            numbers = [a.create_quote(customer_id=customer, lines=lines).extra["number"]]
+            numbers.append(b.create_quote(customer_id=customer, lines=lines).extra["number"])
+            numbers.append(a.create_quote(customer_id=customer, lines=lines).extra["number"])
+            assert len(lost) == 1  # A numbered from memory, was refused, and decided again
+            numbers.append(b.create_quote(customer_id=customer, lines=lines).extra["number"])
+            assert len(lost) == 2  # so was B
+            for _ in range(3):
+                numbers.append(a.create_quote(customer_id=customer, lines=lines).extra["number"])
+                numbers.append(b.create_quote(customer_id=customer, lines=lines).extra["number"])
+        assert len(lost) == 2  # and then each read the series afresh
+        assert numbers == sorted(numbers)
+        assert len(set(numbers)) == len(numbers) == 10
     finally:
         a.close()
         b.close()
