@@ -28,6 +28,10 @@ from projections.store import ReadStore
 
 log = logging.getLogger(__name__)
 
+# Rows kept between batches (as committed) for the next batches to start from; beyond this,
+# only those of the last batch are kept.
+KNOWN_ROWS_LIMIT = 50_000
+
 # Keys kept per table while a rebuild fills it (see Runner._empty_tables); beyond this, the
 # table is looked up in the database as usual.
 COMPLETE_KEYS_LIMIT = 2_000_000
@@ -294,7 +298,17 @@ class Runner:
                 if moved != len(moving):
                     raise StaleTracking(", ".join(p.name for p in moving))
             writer.commit()
-        self._known = batch.carry_over()  # committed: the next batch may start from these
+        # Committed: the next batches may start from these rows, and from those of earlier
+        # batches (in live following, a batch is a command's events, and the next command
+        # touches other rows of the same tables: the ledger's accounts, a customer's totals).
+        carried = batch.carry_over()
+        if known and sum(map(len, known.values())) + sum(map(len, carried.values())) <= (
+            KNOWN_ROWS_LIMIT
+        ):
+            for table, rows in carried.items():
+                known.setdefault(table, {}).update(rows)
+            carried = known
+        self._known = carried
         if complete is not None:
             for table, keys in batch.written.items():
                 if table in complete:
