@@ -50,6 +50,8 @@ MAX_RETRY_PAUSE = 0.1
 # An aggregate that another process was found to have changed under a command of this one is
 # brought up to date from the store before each use, for this many seconds after it last was.
 CONTENDED_FOR = 10.0
+# Contended records remembered at most; beyond, those whose time has passed are forgotten.
+CONTENDED_LIMIT = 10_000
 
 A = TypeVar("A", bound=Entity)
 P = ParamSpec("P")
@@ -288,7 +290,7 @@ class Core(Application):
             attempt.read.setdefault(aggregate.id, read)
             if read > attempt.before.get(aggregate_id, read):
                 # The previous attempt lost its race on this one: another process changed it.
-                self._contended[aggregate_id] = time.monotonic() + CONTENDED_FOR
+                self._contend(aggregate_id)
         return aggregate
 
     def _fast_forward(self, aggregate: Entity) -> Entity:
@@ -304,8 +306,14 @@ class Core(Application):
             assert moved is not None  # an aggregate's later events do not delete it
             aggregate = moved
             self.repository.cache.put(aggregate.id, aggregate)  # type: ignore[union-attr]
-            self._contended[aggregate.id] = time.monotonic() + CONTENDED_FOR
+            self._contend(aggregate.id)
         return aggregate
+
+    def _contend(self, aggregate_id: UUID) -> None:
+        now = time.monotonic()
+        if len(self._contended) >= CONTENDED_LIMIT:  # forget those no longer contended
+            self._contended = {i: t for i, t in self._contended.items() if t >= now}
+        self._contended[aggregate_id] = now + CONTENDED_FOR
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str | None = None) -> A:
         try:
