@@ -273,9 +273,11 @@ def compare_read_models(
 # -- the store and the read models, on two cores ----------------------------------------------
 
 # Read models checked in the second process, beside the hash chain (which reads every event
-# as stored): the audit trail takes every event too, as stored. The rest, decoded, stay in
-# the first process. Roughly even halves of the work on a log of mixed CRM and order to cash.
-SECOND: tuple[str, ...] = ("audit",)
+# as stored): the audit trail takes every event too, as stored, and the activities (events no
+# other read model decodes). The rest, decoded, stay in the first process. On a generated
+# year of a million events the halves came to 88 s (first) against 73 s (chain and audit
+# trail) with the activities in the first; 106 s -> 91 s for the whole verify with them here.
+SECOND: tuple[str, ...] = ("audit", "activities")
 
 
 @dataclass
