@@ -471,7 +471,9 @@ def _rebuild_apart(store_url: str, reads_url: str, names: list[str], batch_size:
     business = open_business(Settings(database_url=store_url))
     reads = ReadStore(reads_url, [p for p in all_projections() if p.name in names])
     try:
-        return Runner(business, reads, batch_size=batch_size).catch_up()
+        done = Runner(business, reads, batch_size=batch_size).catch_up()
+        reads.create_indexes()  # here, while the first process may still be rebuilding
+        return done
     finally:
         reads.dispose()
         business.close()
