@@ -47,6 +47,7 @@ from domain.app import Business
 from domain.billing.invoices import Invoice
 from domain.core import Result
 from domain.crm.parties import PartyRole
+from domain.crm.taxnumbers import vkn_check_digit
 from domain.errors import DomainError
 from domain.inventory.stock import StockItem, stock_id
 
@@ -186,15 +187,8 @@ def weighted(rng: random.Random, choices: list[tuple[Any, int]]) -> Any:
 
 def vkn(rng: random.Random) -> str:
     """A random 10-digit Turkish tax number (VKN) with a valid check digit."""
-    digits = [rng.randrange(10) for _ in range(9)]
-    total = 0
-    for i in range(9):
-        tmp = (digits[i] + 9 - i) % 10
-        value = (tmp * 2 ** (9 - i)) % 9
-        if tmp != 0 and value == 0:
-            value = 9
-        total += value
-    return "".join(map(str, digits)) + str((10 - total % 10) % 10)
+    first_nine = "".join(str(rng.randrange(10)) for _ in range(9))
+    return first_nine + str(vkn_check_digit(first_nine))
 
 
 @dataclass

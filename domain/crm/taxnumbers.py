@@ -10,18 +10,22 @@ from domain.base import Entity, natural_id
 from domain.errors import InvalidInput
 
 
-def is_valid_vkn(number: str) -> bool:
-    if len(number) != 10 or not number.isdigit():
-        return False
-    digits = [int(c) for c in number]
+def vkn_check_digit(first_nine: str) -> int:
+    """The tenth digit of a VKN whose first nine digits are `first_nine`."""
     total = 0
-    for i in range(9):
-        tmp = (digits[i] + 9 - i) % 10
+    for i, c in enumerate(first_nine):
+        tmp = (int(c) + 9 - i) % 10
         value = (tmp * 2 ** (9 - i)) % 9
         if tmp != 0 and value == 0:
             value = 9
         total += value
-    return (10 - total % 10) % 10 == digits[9]
+    return (10 - total % 10) % 10
+
+
+def is_valid_vkn(number: str) -> bool:
+    if len(number) != 10 or not number.isdigit():
+        return False
+    return vkn_check_digit(number[:9]) == int(number[9])
 
 
 def is_valid_tckn(number: str) -> bool:
