@@ -33,7 +33,7 @@ from api.services import Services
 from domain import context
 from domain.app import Business, open_business
 from domain.settings import Settings
-from tests.conftest import _pg_connect
+from tests.conftest import _pg_connect, postgres_schema, read_model_rows
 
 REPO = Path(__file__).resolve().parents[2]
 TEKIL = [sys.executable, "-m", "replay.cli"]
@@ -219,3 +219,15 @@ def is_listening(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code < 500
     except httpx.HTTPError:
         return False
+
+
+def rows_of_one_runner(store_url: str) -> tuple[dict[str, int], dict[str, list[tuple[Any, ...]]]]:
+    """What one projection runner, from position 0, makes of the store at `store_url`: its
+    positions and every read model's rows, built in a read schema of their own (dropped)."""
+    with postgres_schema() as reads_url:
+        clean = Services.open(Settings(database_url=store_url, read_database_url=reads_url))
+        try:
+            clean.runner.catch_up()
+            return clean.reads.positions(), read_model_rows(clean)
+        finally:
+            clean.close()

@@ -17,7 +17,7 @@ import httpx
 from api.services import Services
 from domain.app import Business
 from domain.settings import Settings
-from tests.conftest import postgres_schema, read_model_rows
+from tests.conftest import read_model_rows
 from tests.reliability.conftest import (
     as_system,
     customer,
@@ -25,6 +25,7 @@ from tests.reliability.conftest import (
     fresh_business,
     is_listening,
     kill_hard,
+    rows_of_one_runner,
     start_tekil,
     stocked_product,
     stop,
@@ -107,14 +108,8 @@ def test_a_projection_runner_killed_mid_catch_up_again_and_again_ends_as_a_clean
     finally:
         services.close()
 
-    with postgres_schema() as reads_url:
-        clean = Services.open(Settings(database_url=postgresql_url, read_database_url=reads_url))
-        try:
-            clean.runner.catch_up()
-            assert clean.reads.positions() == dict.fromkeys(clean.reads.projections, head)
-            rebuilt = read_model_rows(clean)
-        finally:
-            clean.close()
+    positions, rebuilt = rows_of_one_runner(postgresql_url)
+    assert positions == dict.fromkeys(positions, head)
     assert sum(len(rows) for rows in rebuilt.values()) > head / 2
     for table, rows in rebuilt.items():
         assert survived[table] == rows, table

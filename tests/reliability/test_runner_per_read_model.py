@@ -8,8 +8,8 @@ from pathlib import Path
 
 from api.services import Services
 from domain.settings import Settings
-from tests.conftest import postgres_schema, read_model_rows
-from tests.reliability.conftest import start_tekil, stop, wait_until
+from tests.conftest import read_model_rows
+from tests.reliability.conftest import rows_of_one_runner, start_tekil, stop, wait_until
 from tests.reliability.test_crash_recovery import business_history
 
 FIRST = ("ledger", "stock", "audit")
@@ -53,13 +53,7 @@ def test_runners_of_their_own_read_models_together_give_what_one_runner_gives(
     finally:
         services.close()
 
-    with postgres_schema() as reads_url:
-        one = Services.open(Settings(database_url=postgresql_url, read_database_url=reads_url))
-        try:
-            one.runner.catch_up()
-            alone = read_model_rows(one)
-        finally:
-            one.close()
+    _, alone = rows_of_one_runner(postgresql_url)
     assert sum(len(rows) for rows in alone.values()) > head / 2
     assert together == alone
 
