@@ -95,6 +95,20 @@ def command(method: Callable[Concatenate[S, P], Result]) -> Callable[Concatenate
     return run
 
 
+def _ensure_snapshots_table(recorder: Any) -> None:
+    """A file made before snapshots were kept gets their table; any other opening only reads
+    the schema (creating takes the database's write lock, which a server may be holding).
+    PostgreSQL gets the table from `tekil db init`."""
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (recorder.events_table_name,),
+        )
+        exists = cursor.fetchone() is not None
+    if not exists:
+        recorder.create_table()
+
+
 class SeriesSnapshots(EventStore[UUID]):
     """The snapshot store, asked only about number series: any other aggregate has none, and
     a load need not spend a query (on PostgreSQL, a round trip) to learn it."""
@@ -137,9 +151,7 @@ class Core(Application):
         # new events, instead of a save refused, a pause and the command decided again.
         self._contended: dict[UUID, float] = {}
         if isinstance(self.recorder, SQLiteApplicationRecorder) and self.snapshots is not None:
-            # A file made before snapshots were kept gets their table (if it does not exist
-            # yet; a moment of the write lock otherwise); PostgreSQL gets it from `tekil db init`.
-            self.snapshots.recorder.create_table()  # type: ignore[attr-defined]
+            _ensure_snapshots_table(self.snapshots.recorder)
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         recorder = self.factory.aggregate_recorder(purpose="snapshots")
