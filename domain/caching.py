@@ -19,18 +19,38 @@ class CheckedRepository(Repository):
     — and, before it does, checks that the store's head is where this process left it: a
     write by anyone else empties the cache."""
 
-    def __init__(self, *args: Any, head: Callable[[], int | None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        head: Callable[[], int | None],
+        others_wrote: Callable[[], int | None] = lambda: None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._head = head
         self._seen: int | None = None
+        # The store's count of commits by other connections when the head was last read
+        # (domain/sqlitestore.py): while it stands still, nobody else has written, and the
+        # head is where this process's own saves left it — no need to read it.
+        self._others_wrote = others_wrote
+        self._count: int | None = None
 
     def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
         if self.cache is not None and kwargs.get("version") is None:
-            head = self._head()
-            if head != self._seen:
-                self.cache = LRUCache(maxsize=self.cache.maxsize)  # type: ignore[attr-defined]
-                self._seen = head
+            self._check()
         return super().get(aggregate_id, **kwargs)
+
+    def _check(self) -> None:
+        # The count is read before the head: a write that lands in between shows in the
+        # head now, and in a changed count next time.
+        count = self._others_wrote()
+        if count is not None and count == self._count and self._seen is not None:
+            return
+        head = self._head()
+        if head != self._seen:
+            self.cache = LRUCache(maxsize=self.cache.maxsize)  # type: ignore[attr-defined]
+            self._seen = head
+        self._count = count
 
     def saved(self, first: int, last: int) -> None:
         """This process recorded positions first..last: the cache still knows the store, if

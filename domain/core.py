@@ -39,6 +39,7 @@ from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound,
 from domain.ledger.chart import CHARTS, Chart
 from domain.numbering import SERIES_IDS, NumberSeries, series_id
 from domain.pgstore import TekilPostgresRecorder, reads
+from domain.sqlitestore import TekilSQLiteRecorder
 
 # Enough for ten commands racing for one record (each loss is somebody's win, or one stale
 # read from this process's cache).
@@ -153,6 +154,11 @@ class Core(Application):
         if isinstance(self.recorder, SQLiteApplicationRecorder) and self.snapshots is not None:
             _ensure_snapshots_table(self.snapshots.recorder)
 
+    def close(self) -> None:
+        super().close()
+        if isinstance(self.recorder, TekilSQLiteRecorder):
+            self.recorder.close()
+
     def construct_snapshot_store(self) -> EventStore[UUID]:
         recorder = self.factory.aggregate_recorder(purpose="snapshots")
         return SeriesSnapshots(mapper=self.mapper, recorder=recorder)
@@ -175,7 +181,14 @@ class Core(Application):
         if isinstance(self.recorder, TekilPostgresRecorder):
             return CommandCache(**kept, in_command=lambda: _attempt.get() is not None)
         if isinstance(self.recorder, SQLiteApplicationRecorder):
-            return CheckedRepository(**kept, head=head_reader(self.recorder))
+            others_wrote = (
+                self.recorder.others_wrote
+                if isinstance(self.recorder, TekilSQLiteRecorder)
+                else lambda: None
+            )
+            return CheckedRepository(
+                **kept, head=head_reader(self.recorder), others_wrote=others_wrote
+            )
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:

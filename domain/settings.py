@@ -85,6 +85,9 @@ def store_env(url: str, *, create_tables: bool = False) -> dict[str, str]:
             "SQLITE_DBNAME": sqlite_path(url),
             "SQLITE_LOCK_TIMEOUT": "30",
             "CREATE_TABLE": create,
+            # Our recorder (domain/sqlitestore.py): a command's events through a connection
+            # kept for writing them, instead of the pool's wrapped one.
+            "APPLICATION_RECORDER_TOPIC": "domain.sqlitestore:TekilSQLiteRecorder",
             # Embedded: one process writes, so aggregates stay in memory between commands
             # (a save puts them back). A write from another process is caught by the version
             # check at save, and the command is re-decided from the store (domain/core.py).
