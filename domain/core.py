@@ -155,9 +155,9 @@ class Core(Application):
             _ensure_snapshots_table(self.snapshots.recorder)
 
     def close(self) -> None:
+        if isinstance(self.recorder, TekilSQLiteRecorder | TekilPostgresRecorder):
+            self.recorder.close()  # the connection each keeps for writing
         super().close()
-        if isinstance(self.recorder, TekilSQLiteRecorder):
-            self.recorder.close()
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         recorder = self.factory.aggregate_recorder(purpose="snapshots")

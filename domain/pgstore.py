@@ -44,6 +44,7 @@ full check, and is replaced if it fails. See `check_idle_connection`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import threading
@@ -57,9 +58,14 @@ import psycopg
 import psycopg.errors
 import psycopg_pool
 from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
     IntegrityError,
     InterfaceError,
+    InternalError,
+    NotSupportedError,
     OperationalError,
+    PersistenceError,
     ProgrammingError,
     StoredEvent,
 )
@@ -142,6 +148,23 @@ def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
         if isinstance(pool, psycopg_pool.ConnectionPool):
             pool.check()
         raise
+
+
+def _converted(error: psycopg.Error) -> PersistenceError:
+    """psycopg's error as the library's datastore converts it (eventsourcing.postgres)."""
+    for theirs, ours in (
+        (psycopg.InterfaceError, InterfaceError),
+        (psycopg.OperationalError, OperationalError),
+        (psycopg.DataError, DataError),
+        (psycopg.IntegrityError, IntegrityError),
+        (psycopg.InternalError, InternalError),
+        (psycopg.ProgrammingError, ProgrammingError),
+        (psycopg.NotSupportedError, NotSupportedError),
+        (psycopg.DatabaseError, DatabaseError),
+    ):
+        if isinstance(error, theirs):
+            return ours(str(error))
+    return PersistenceError(str(error))
 
 
 def use_idle_check(datastore: PostgresDatastore) -> bool:
@@ -256,6 +279,8 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
         self._lock_timeout = f"{int(datastore.lock_timeout)}s"
         self._functions_missing_until = 0.0
         self._functions_lock = threading.Lock()
+        self._writer: psycopg.Connection[Any] | None = None
+        self._writing = threading.Lock()
 
         self._read_changed = (
             SQL(
@@ -340,16 +365,14 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
                 read_ids,
                 read_versions,
             )
-        # Errors other than these two leave the `with` as psycopg's, and get_connection()
-        # converts them as it does for the library's insert (OperationalError, ...).
-        with (
-            self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as curs,
-        ):
-            if not conn.autocommit:  # pragma: no cover - the library's pool sets it
-                raise ProgrammingError("the store's connections must be in autocommit mode")
+        # The connection kept for writing: one save at a time through it (the table lock
+        # lets one insert at a time commit anyway), no checkout from the pool per save.
+        with self._writing:
+            conn = self._writer_connection()
             try:
-                curs.execute(query, params, prepare=True)
+                with conn.cursor(row_factory=tuple_row) as curs:
+                    curs.execute(query, params, prepare=True)
+                    row = curs.fetchone()
             except psycopg.errors.UniqueViolation as error:
                 # The statement failed as a whole: nothing recorded, nothing notified. Raised
                 # as the library raises it, without the function's context in the message.
@@ -359,16 +382,57 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
             except psycopg.errors.SerializationFailure as error:
                 if error.diag.message_primary == STALE_READ_MESSAGE:
                     raise StaleRead(STALE_READ_MESSAGE) from error
-                raise
+                raise _converted(error) from error  # OperationalError: retried
             except psycopg.errors.UndefinedFunction:
                 self._functions_missing()
                 return None
-            row = curs.fetchone()
+            except psycopg.Error as error:
+                if conn.broken or conn.closed:
+                    # The server restarted, or dropped the connection: it goes back to the
+                    # pool, which discards it, and the retry gets a new one.
+                    self._drop_writer()
+                raise _converted(error) from error
         ids = None if row is None else [row[0]] if len(stored_events) == 1 else row[0]
         if not ids or len(ids) != len(stored_events):  # pragma: no cover - cannot happen
             msg = f"got notification ids {ids} for {len(stored_events)} events"
             raise ProgrammingError(msg)
         return list(ids)
+
+    def _writer_connection(self) -> psycopg.Connection[Any]:
+        """The connection kept for writing (held under `_writing`): taken from the pool once
+        and kept out of it, and looked at as the pool looks at an idle one before each use
+        (`check_idle_connection`: no round trip unless the server has spoken)."""
+        conn = self._writer
+        if conn is not None:
+            try:
+                check_idle_connection(conn)
+            except Exception:
+                self._drop_writer()
+                conn = None
+        if conn is None:
+            datastore = self.datastore
+            try:
+                wait = datastore.pool_open_timeout is not None
+                datastore.pool.open(wait, datastore.pool_open_timeout or 30.0)
+                conn = datastore.pool.getconn()  # checked by the pool as it hands it out
+            except psycopg.Error as error:
+                raise _converted(error) from error
+            if not conn.autocommit:  # pragma: no cover - the library's pool sets it
+                datastore.pool.putconn(conn)
+                raise ProgrammingError("the store's connections must be in autocommit mode")
+            self._writer = conn
+        return conn
+
+    def _drop_writer(self) -> None:
+        conn, self._writer = self._writer, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                self.datastore.pool.putconn(conn)
+
+    def close(self) -> None:
+        """Gives the connection kept for writing back to the pool (before the store closes)."""
+        with self._writing:
+            self._drop_writer()
 
     def _functions_missing(self) -> None:
         with self._functions_lock:

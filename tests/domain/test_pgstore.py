@@ -290,6 +290,35 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_unnoticed(
         business.close()
 
 
+def test_saves_go_through_one_kept_connection_replaced_when_the_server_drops_it(
+    recorder: TekilPostgresRecorder, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No checkout from the pool per save: one connection is kept for writing; one the
+    server terminated between saves is replaced before the next (no error, no retry)."""
+    assert recorder.insert_events([event()]) == [1]
+    kept = recorder._writer
+    assert kept is not None
+    assert recorder.insert_events([event(), event()]) == [2, 3]
+    assert recorder._writer is kept
+    pid = kept.info.backend_pid
+    with _connect(postgresql_url) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 10
+        while admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    def no_retries(seconds: float) -> None:
+        raise AssertionError("a store call failed and was retried")
+
+    monkeypatch.setattr("eventsourcing.utils.sleep", no_retries)
+    assert recorder.insert_events([event()]) == [4]
+    assert recorder._writer is not None
+    assert recorder._writer.info.backend_pid != pid
+
+
 def test_without_the_functions_the_library_insert_is_used(
     recorder: TekilPostgresRecorder, postgresql_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
