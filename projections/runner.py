@@ -437,8 +437,6 @@ def rebuild(
     rebuilt in a second process at the same time: a rebuild is CPU-bound, each batch holds
     the database's write lock only while it writes (`Runner._reading`), and so the two
     processes share it with little waiting. `on_progress` follows the first process."""
-    for projection in projections:
-        reads.reset(projection, indexes=False)
     second = [p.name for p in projections if p.name in SECOND]
     first = [p for p in projections if p.name not in SECOND]
     parallel = (
@@ -448,20 +446,43 @@ def rebuild(
         and bool(second)
         and bool(first)
     )
-    try:
-        if not parallel:
+    if not parallel:
+        for projection in projections:
+            reads.reset(projection, indexes=False)
+        try:
             return Runner(business, reads, projections, batch_size=batch_size).catch_up(
                 on_progress=on_progress
             )
-        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no shared connections
-        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            other = pool.submit(_rebuild_apart, store_url, reads.url, second, batch_size)
+        finally:
+            reads.create_indexes(projections)
+    assert store_url is not None
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no shared connections
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        # The second interpreter starts and imports the read models while this one drops
+        # and recreates the tables; each process indexes its own tables when it is done.
+        ready = pool.submit(_import_read_models)
+        try:
+            for projection in projections:
+                reads.reset(projection, indexes=False)
+        except BaseException:
+            ready.cancel()
+            raise
+        ready.result()
+        other = pool.submit(_rebuild_apart, store_url, reads.url, second, batch_size)
+        try:
             mine = Runner(business, reads, first, batch_size=batch_size).catch_up(
                 on_progress=on_progress
             )
+        finally:
+            reads.create_indexes(first)
+        try:
             return max(mine, other.result())
-    finally:
-        reads.create_indexes(projections)
+        finally:  # (made by the second process already, unless it failed before)
+            reads.create_indexes([p for p in projections if p.name in SECOND])
+
+
+def _import_read_models() -> None:
+    import projections.registry  # noqa: F401 - (it imports every read model)
 
 
 def _rebuild_apart(store_url: str, reads_url: str, names: list[str], batch_size: int) -> int:

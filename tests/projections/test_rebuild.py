@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sqlalchemy import inspect
 
 from api.services import Services
 from domain import context
@@ -267,6 +268,11 @@ def test_a_rebuild_on_two_processes_gives_the_same_rows(
     assert dump(shared_services) == live
     assert events == head(shared_services)
     assert set(shared_services.reads.positions().values()) == {head(shared_services)}
+    # Each process indexed the tables it filled.
+    tables = [t for p in projections for t in p.metadata.sorted_tables]
+    with shared_services.reads.reader.connect() as conn:
+        present = {i["name"] for t in tables for i in inspect(conn).get_indexes(t.name)}
+    assert {i.name for t in tables for i in t.indexes} <= present
 
 
 def test_rebuilding_one_read_model_leaves_the_others_as_they_were(
