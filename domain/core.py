@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
@@ -366,21 +366,25 @@ class Core(Application):
             before = primary.version - len(primary.pending_events)
             if before != ctx.expected_version:
                 raise VersionMismatch(ctx.expected_version, before)
-        result = Result(id=primary.id, version=primary.version, extra=extra)
         objs: list[Entity | None] = [primary, *others]
         if not any(o is not None and o.pending_events for o in objs):
-            return result  # nothing changed: nothing to record, not even the command
+            # nothing changed: nothing to record, not even the command
+            return Result(id=primary.id, version=primary.version, extra=extra)
         if ctx.idempotency_key:
             objs.append(
                 CommandRecord.record(
                     actor=ctx.actor,
                     key=ctx.idempotency_key,
                     fingerprint=ctx.fingerprint,
-                    result_id=result.id,
-                    result_version=result.version,
+                    result_id=primary.id,
+                    result_version=primary.version,
                     result_extra=extra,
                 )
             )
         recordings = self.save(*objs)
-        position = recordings[-1].notification.id if recordings else None
-        return replace(result, position=position)
+        return Result(
+            id=primary.id,
+            version=primary.version,
+            position=recordings[-1].notification.id if recordings else None,
+            extra=extra,
+        )

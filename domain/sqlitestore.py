@@ -45,6 +45,7 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._writer: sqlite3.Connection | None = None
+        self._version: sqlite3.Cursor  # of the writer, for others_wrote
         self._writing = threading.Lock()
 
     def insert_events(
@@ -84,8 +85,9 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
         if self.datastore.pool.is_sqlite_memory_mode:
             return None
         with self._writing:
-            connection = self._writer or self._connect()
-            return int(connection.execute("PRAGMA data_version").fetchone()[0])
+            if self._writer is None:
+                self._connect()
+            return int(self._version.execute("PRAGMA data_version").fetchone()[0])
 
     def _connect(self) -> sqlite3.Connection:
         pool = self.datastore.pool
@@ -96,6 +98,7 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
             isolation_level=None,  # transactions begun and ended by the statements above
             timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
         )
+        self._version = self._writer.cursor()
         return self._writer
 
     def close(self) -> None:
