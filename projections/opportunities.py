@@ -23,10 +23,12 @@ from projections.engine import Batch, Projection
 from projections.explain import Contribution, Explanation, attach, event_name, pointer
 from projections.types import Amount, Percent, UtcDateTime
 
+CLOSED_STAGES = (Stage.WON.value, Stage.LOST.value)
+
 
 class Opportunities(Projection):
     name = "opportunities"
-    version = 2
+    version = 3
     handles = (
         Opportunity.Opened,
         Opportunity.StageChanged,
@@ -62,6 +64,18 @@ class Opportunities(Projection):
             Column("stage_event", String(40), nullable=False),
             Column("weighted_position", Integer, nullable=False),
             Column("weighted_event", String(40), nullable=False),
+        )
+        # What was won and lost, added up as opportunities close (per owner, so that the
+        # pipeline of one owner is as cheap): the open ones are few at any time, the closed
+        # ones grow with the years, and the pipeline should not add them all up when asked.
+        self.table(
+            "closed",
+            Column("stage", String(20), primary_key=True),
+            Column("owner", String(100), primary_key=True),
+            Column("currency", String(3), primary_key=True),
+            Column("count", Integer, nullable=False),
+            Column("amount", Amount(), nullable=False),
+            Column("weighted_amount", Amount(), nullable=False),
         )
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
@@ -110,26 +124,60 @@ class Opportunities(Projection):
                     **stamp,
                 )
             case Opportunity.Won():
-                batch.update(
-                    opportunities,
+                self._close(
+                    batch,
                     key,
                     stage=Stage.WON.value,
                     probability=Decimal(100),
-                    weighted_amount=(batch.get(opportunities, key) or {}).get("amount", 0),
                     closed_at=event.timestamp,
                     **stamp,
                 )
             case Opportunity.Lost():
-                batch.update(
-                    opportunities,
+                self._close(
+                    batch,
                     key,
                     stage=Stage.LOST.value,
                     probability=Decimal(0),
-                    weighted_amount=Decimal(0),
                     closed_at=event.timestamp,
                     lost_reason=event.reason,
                     **stamp,
                 )
+
+    def _close(self, batch: Batch, key: Any, *, stage: str, **values: Any) -> None:
+        """Close the opportunity, and move its figures into the closed totals."""
+        opportunities = self["opportunities"]
+        row = batch.get(opportunities, key)
+        if row is None:
+            return
+        if row["stage"] in CLOSED_STAGES:  # (closed again: its first closing is taken back)
+            self._add_closed(batch, row, -1)
+        amount = row["amount"]
+        weighted = amount if stage == Stage.WON.value else Decimal(0)
+        batch.update(opportunities, key, stage=stage, weighted_amount=weighted, **values)
+        self._add_closed(batch, {**row, "stage": stage, "weighted_amount": weighted}, 1)
+
+    def _add_closed(self, batch: Batch, row: dict[str, Any], sign: int) -> None:
+        closed = self["closed"]
+        key = (row["stage"], row["owner"], row["currency"])
+        total = batch.get(closed, key)
+        if total is None:
+            batch.insert(
+                closed,
+                stage=key[0],
+                owner=key[1],
+                currency=key[2],
+                count=sign,
+                amount=sign * row["amount"],
+                weighted_amount=sign * row["weighted_amount"],
+            )
+        else:
+            batch.update(
+                closed,
+                key,
+                count=total["count"] + sign,
+                amount=total["amount"] + sign * row["amount"],
+                weighted_amount=total["weighted_amount"] + sign * row["weighted_amount"],
+            )
 
     def pipeline(
         self, conn: Connection, owner: str | None = None, *, explain: Explanation | None = None
@@ -171,14 +219,39 @@ class Opportunities(Projection):
                 {"month": r.pop("expected_close_month"), **r}
                 for r in grouped(o.c.expected_close_month)
             ],
-            "closed": sorted(
-                grouped(o.c.stage, stages=(Stage.WON, Stage.LOST)),
-                key=lambda r: stage_order[r["stage"]],
-            ),
+            "closed": sorted(self._closed(conn, owner), key=lambda r: stage_order[r["stage"]]),
         }
         if explain is not None:
             self._explain(explain, conn, answer, owner)
         return attach(answer, explain)
+
+    def _closed(self, conn: Connection, owner: str | None) -> list[dict[str, Any]]:
+        """What was won and lost, per stage and currency, from the closed totals."""
+        c = self["closed"]
+        query = (
+            select(
+                c.c.stage,
+                c.c.currency,
+                func.sum(c.c.count),
+                func.sum(c.c.amount),
+                func.sum(c.c.weighted_amount),
+            )
+            .group_by(c.c.stage, c.c.currency)
+            .having(func.sum(c.c.count) > 0)
+            .order_by(c.c.stage, c.c.currency)
+        )
+        if owner is not None:
+            query = query.where(c.c.owner == owner)
+        return [
+            {
+                "stage": stage,
+                "currency": currency,
+                "count": count,
+                "amount": str(amount),
+                "weighted_amount": str(weighted),
+            }
+            for stage, currency, count, amount, weighted in conn.execute(query).all()
+        ]
 
     def _explain(
         self, x: Explanation, conn: Connection, answer: dict[str, Any], owner: str | None

@@ -88,3 +88,55 @@ def test_a_lead_becomes_a_won_deal_and_the_reports_follow_each_step(api: Api) ->
     customer = api.ok("get", f"/api/customers/{converted['customer_id']}")
     assert customer["name"] == "Yılmaz Tekstil"
     assert [o["stage"] for o in customer["opportunities"]] == ["won"]
+
+
+def test_what_was_won_and_lost_adds_up_per_owner_and_currency(api: Api) -> None:
+    customer = api.ok("post", "/api/customers", {"name": "Deniz Gıda A.Ş."})["id"]
+    deals = [  # owner, currency, amount, how it ends
+        ("elif", "TRY", "100000.00", "win"),
+        ("elif", "TRY", "40000.00", "lose"),
+        ("elif", "EUR", "5000.00", "win"),
+        ("murat", "TRY", "70000.00", "win"),
+        ("murat", "TRY", "30000.00", "lose"),
+        ("murat", "TRY", "20000.00", None),  # still open
+    ]
+    for owner, currency, amount, end in deals:
+        opened = api.ok(
+            "post",
+            "/api/opportunities",
+            {
+                "customer_id": customer,
+                "title": f"{owner} {amount}",
+                "amount": amount,
+                "currency": currency,
+                "owner": owner,
+            },
+        )
+        if end == "lose":
+            api.ok("post", f"/api/opportunities/{opened['id']}/lose", {"reason": "price"})
+        elif end == "win":
+            api.ok("post", f"/api/opportunities/{opened['id']}/win")
+
+    def closed(owner: str | None = None) -> list[dict]:
+        params = {"owner": owner} if owner else None
+        return api.ok("get", "/api/reports/pipeline", params=params)["closed"]
+
+    def row(stage: str, currency: str, count: int, amount: str, weighted: str) -> dict:
+        return {
+            "stage": stage,
+            "currency": currency,
+            "count": count,
+            "amount": amount,
+            "weighted_amount": weighted,
+        }
+
+    assert closed() == [
+        row("won", "EUR", 1, "5000.00", "5000.00"),
+        row("won", "TRY", 2, "170000.00", "170000.00"),
+        row("lost", "TRY", 2, "70000.00", "0.00"),
+    ]
+    assert closed("murat") == [
+        row("won", "TRY", 1, "70000.00", "70000.00"),
+        row("lost", "TRY", 1, "30000.00", "0.00"),
+    ]
+    assert closed("nobody") == []
