@@ -10,20 +10,32 @@ from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import LRUCache, Repository
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+
+class StaleCache(IntegrityError):
+    """Another process recorded events since this one last knew the store, and the command
+    being saved took aggregates from the cache: nothing was recorded; decide again."""
 
 
 class CheckedRepository(Repository):
     """A repository whose cache hands out its own objects (no copy, no re-reading of the store)
-    — and, before it does, checks that the store's head is where this process left it: a
-    write by anyone else empties the cache."""
+    — and that knows when somebody else wrote: a write by anyone else empties the cache.
+
+    Outside a command, each load first checks the store's head. Inside one (`in_command`),
+    loads take the cache as it is, and the check comes once, at the end: in the save's own
+    write transaction (`check_in_write`, called by domain/sqlitestore.py), where nobody else
+    can write until the commit, or — for a command that refuses or has nothing to record —
+    by `still_current`. A command that took a stale aggregate from the cache is decided again
+    from the store (domain/core.py), as on PostgreSQL (decision 0006)."""
 
     def __init__(
         self,
         *args: Any,
         head: Callable[[], int | None],
         others_wrote: Callable[[], int | None] = lambda: None,
+        in_command: Callable[[], bool] = lambda: False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -34,23 +46,44 @@ class CheckedRepository(Repository):
         # head is where this process's own saves left it — no need to read it.
         self._others_wrote = others_wrote
         self._count: int | None = None
+        self._in_command = in_command
 
     def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
-        if self.cache is not None and kwargs.get("version") is None:
+        if self.cache is not None and kwargs.get("version") is None and not self._in_command():
             self._check()
         return super().get(aggregate_id, **kwargs)
 
-    def _check(self) -> None:
+    def _check(self) -> bool:
+        """Empties the cache if anybody else recorded events since this process last knew
+        the store; True if it was still current."""
         # The count is read before the head: a write that lands in between shows in the
         # head now, and in a changed count next time.
         count = self._others_wrote()
         if count is not None and count == self._count and self._seen is not None:
-            return
-        head = self._head()
-        if head != self._seen:
+            return True
+        return self._compare(self._head(), count)
+
+    def _compare(self, head: int | None, count: int | None) -> bool:
+        current = head == self._seen
+        if not current:
             self.cache = LRUCache(maxsize=self.cache.maxsize)  # type: ignore[attr-defined]
             self._seen = head
         self._count = count
+        return current
+
+    def still_current(self) -> bool:
+        """For a command that refused, or had nothing to record, on what it took from the
+        cache: was that the store's state? (If not, the cache is emptied.)"""
+        return self._check()
+
+    def check_in_write(self, count: int, head: Callable[[], int | None], from_cache: bool) -> None:
+        """In the save's write transaction, on the writing connection: `count` is its data
+        version now, `head` reads the events table's head. Raises StaleCache (the save is
+        rolled back) if others recorded events since and the command took from the cache."""
+        if count == self._count and self._seen is not None:
+            return
+        if not self._compare(head(), count) and from_cache:
+            raise StaleCache("another process recorded events since this one last read them")
 
     def saved(self, first: int, last: int) -> None:
         """This process recorded positions first..last: the cache still knows the store, if

@@ -33,7 +33,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain import context
 from domain.base import Entity
-from domain.caching import CheckedRepository, CommandCache, head_reader
+from domain.caching import CheckedRepository, CommandCache, StaleCache, head_reader
 from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound, VersionMismatch
 from domain.ledger.chart import CHARTS, Chart
@@ -147,6 +147,14 @@ class Core(Application):
         # On PostgreSQL the store checks, with each save, that what the command read is still
         # current (domain/pgstore.py): the cache is never asked whether it is.
         self._reads_checked = isinstance(self.recorder, TekilPostgresRecorder)
+        # On SQLite (our recorder), what a command took from the cache is checked against
+        # the store once, in its save's write transaction (or, if it records nothing, when
+        # it ends): anybody else's events since, and it is decided again.
+        self._checked_at_save = isinstance(self.repository, CheckedRepository) and isinstance(
+            self.recorder, TekilSQLiteRecorder
+        )
+        if self._checked_at_save:
+            self.recorder.in_write = self._check_in_write  # type: ignore[union-attr]
         # Aggregates other processes keep changing (the number series, with several API
         # processes), and until when to bring them up to date before use: one read of their
         # new events, instead of a save refused, a pause and the command decided again.
@@ -186,8 +194,17 @@ class Core(Application):
                 if isinstance(self.recorder, TekilSQLiteRecorder)
                 else lambda: None
             )
+            # Our recorder lets a command's check wait for its save's write transaction.
+            in_command = (
+                (lambda: _attempt.get() is not None)
+                if isinstance(self.recorder, TekilSQLiteRecorder)
+                else (lambda: False)
+            )
             return CheckedRepository(
-                **kept, head=head_reader(self.recorder), others_wrote=others_wrote
+                **kept,
+                head=head_reader(self.recorder),
+                others_wrote=others_wrote,
+                in_command=in_command,
             )
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
@@ -246,7 +263,7 @@ class Core(Application):
                 token = _attempt.set(this)
                 try:
                     return decide()
-                except IntegrityError:
+                except IntegrityError as error:
                     # Another command (perhaps in another process) saved one of our aggregates,
                     # changed one we read, or claimed the same unique key first. Re-deciding
                     # from fresh state is safe: nothing of ours was saved.
@@ -255,13 +272,17 @@ class Core(Application):
                         raise Conflict(
                             "the same records were changed concurrently; try again"
                         ) from None
-                    lost = True
+                    lost = not isinstance(error, StaleCache)  # (no race to stand back from)
                     before = this.read if this.from_cache else {}
                 except DomainError:
                     self._forget(this)
                     # Refused on what this process remembered (PostgreSQL: others may have
                     # changed it since): refused only if the store's own state says so too.
-                    if not (this.from_cache and self._reads_checked and attempt < MAX_ATTEMPTS):
+                    if not (
+                        this.from_cache
+                        and attempt < MAX_ATTEMPTS
+                        and (self._reads_checked or not self._still_current())
+                    ):
                         raise
                 except BaseException:
                     self._forget(this)
@@ -269,6 +290,24 @@ class Core(Application):
                 finally:
                     _attempt.reset(token)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_in_write(self, count: Callable[[], int], head: Callable[[], int | None]) -> None:
+        """In a save's write transaction (domain/sqlitestore.py): within a command, was what
+        it took from the cache still the store's state? StaleCache if not."""
+        attempt = _attempt.get()
+        if attempt is not None:
+            repository = self.repository
+            assert isinstance(repository, CheckedRepository)
+            repository.check_in_write(count(), head, attempt.from_cache)
+
+    def _still_current(self) -> bool:
+        """For a command that refused or recorded nothing: was what it took from the cache
+        the store's state? (Always, where loads check the store first.)"""
+        if not self._checked_at_save:
+            return True
+        repository = self.repository
+        assert isinstance(repository, CheckedRepository)
+        return repository.still_current()
 
     def _forget(self, attempt: Attempt) -> None:
         if self._shared_cache:
@@ -305,7 +344,7 @@ class Core(Application):
         attempt.loaded.append(aggregate_id)
         cache = self.repository.cache
         cached = cache is not None and aggregate_id in cache.cache  # type: ignore[attr-defined]
-        if self._reads_checked and not attempt.from_cache:
+        if (self._reads_checked or self._checked_at_save) and not attempt.from_cache:
             attempt.from_cache = cached
         aggregate = self.repository.get(aggregate_id)
         if self._reads_checked:  # only a store that checks them needs to know
@@ -368,7 +407,11 @@ class Core(Application):
                 raise VersionMismatch(ctx.expected_version, before)
         objs: list[Entity | None] = [primary, *others]
         if not any(o is not None and o.pending_events for o in objs):
-            # nothing changed: nothing to record, not even the command
+            # nothing changed: nothing to record, not even the command (if that was decided
+            # on the store's state: else decided again)
+            attempt = _attempt.get()
+            if attempt is not None and attempt.from_cache and not self._still_current():
+                raise StaleCache("another process recorded events since this one last read them")
             return Result(id=primary.id, version=primary.version, extra=extra)
         if ctx.idempotency_key:
             objs.append(

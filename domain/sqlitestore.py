@@ -20,8 +20,11 @@ event (its rowid is the event's position), `COMMIT`. The guarantees are the libr
 * durability: the file is in WAL mode with SQLite's default `synchronous` (FULL) on this
   connection as on the pool's, so the commit returns once the event is on disk.
 
-The same connection tells the aggregate cache cheaply whether anybody else wrote since it
-last looked (`others_wrote`, domain/caching.py).
+The same connection tells the aggregate cache whether anybody else wrote since it last
+looked: cheaply outside a transaction (`others_wrote`), and exactly inside the save's write
+transaction (`in_write`, before the INSERTs: nobody else can commit until this one has), so
+that a command decided on a stale cache records nothing and is decided again
+(domain/caching.py, domain/core.py).
 
 Everything else (reads, the notification log, tracking, snapshots, creating tables) is the
 library's, through its pool. An in-memory database (one the pool's connections share through
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
@@ -46,6 +49,10 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
         super().__init__(*args, **kwargs)
         self._writer: sqlite3.Connection | None = None
         self._version: sqlite3.Cursor  # of the writer, for others_wrote
+        self._head_statement = f"SELECT MAX(rowid) FROM {self.events_table_name}"  # noqa: S608
+        # Called in each save's write transaction, before its INSERTs, with what tells who
+        # else wrote (domain/core.py: the aggregate cache's check); raising rolls it back.
+        self.in_write: Callable[[Callable[[], int], Callable[[], int | None]], None] | None = None
         self._writing = threading.Lock()
 
     def insert_events(
@@ -59,6 +66,8 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
             connection = self._writer or self._connect()
             try:
                 connection.execute("BEGIN IMMEDIATE")
+                if self.in_write is not None:
+                    self.in_write(self._data_version, self._head)
                 positions = []
                 for s in stored_events:
                     cursor = connection.execute(
@@ -88,6 +97,16 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
             if self._writer is None:
                 self._connect()
             return int(self._version.execute("PRAGMA data_version").fetchone()[0])
+
+    def _data_version(self) -> int:
+        """The writing connection's data version, in its write transaction."""
+        return int(self._version.execute("PRAGMA data_version").fetchone()[0])
+
+    def _head(self) -> int | None:
+        """The events table's head, in the writing connection's write transaction."""
+        assert self._writer is not None
+        row = self._writer.execute(self._head_statement).fetchone()
+        return row[0] if row else None
 
     def _connect(self) -> sqlite3.Connection:
         pool = self.datastore.pool

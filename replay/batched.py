@@ -43,6 +43,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.app import Business
 from domain.base import Entity
+from domain.sqlitestore import TekilSQLiteRecorder
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ class BatchedBusiness(Business):
         self._memory.saved.update(self._stored_ids())  # what others saved before (db init)
         self._repository = self._memory  # type: ignore[assignment]
         self._shared_cache = True  # a failed command drops what it loaded (Core)
+        # The one writer of its store, in memory until it flushes: nothing to check at save.
+        self._checked_at_save = False
+        if isinstance(self.recorder, TekilSQLiteRecorder):
+            self.recorder.in_write = None
         self._pending: list[StoredEvent] = []
         self._snapshots: list[StoredEvent] = []
         self._head = self.recorder.max_notification_id() or 0

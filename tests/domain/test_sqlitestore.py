@@ -145,3 +145,48 @@ def test_while_nobody_else_writes_the_cache_is_trusted_without_reading_the_head(
         other.close()
     assert repository.get(activity) is cached
     assert looks == [1]
+
+
+def test_a_save_after_another_process_recorded_events_is_decided_again_from_the_store(
+    business: Business, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loads within a command take the cache as it is; the save's write transaction finds
+    that someone else recorded events since, records nothing, and the command is decided
+    again on aggregates read afresh."""
+    activity = _lead_with_open_activity(business)
+    cached = business.repository.get(activity)
+    other = open_business(Settings(database_url=sqlite_url))
+    try:
+        run(other.capture_lead, name="Somebody Else", source="web")  # not the activity
+    finally:
+        other.close()
+    decided: list[object] = []
+    complete = type(cached).complete
+    monkeypatch.setattr(
+        type(cached), "complete", lambda self: decided.append(self) or complete(self)
+    )
+
+    done = run(business.complete_activity, activity)
+
+    assert decided[0] is cached  # first decided on the cached activity ...
+    assert len(decided) == 2  # ... then again,
+    assert decided[1] is not cached  # on one read afresh
+    assert done.version == 2
+    assert business.recorder.max_notification_id() == done.position
+
+
+def test_a_save_after_others_wrote_only_read_models_keeps_the_cache(
+    business: Business, sqlite_url: str
+) -> None:
+    activity = _lead_with_open_activity(business)
+    cached = business.repository.get(activity)
+    other = sqlite3.connect(sqlite_path(sqlite_url), isolation_level=None)
+    try:
+        other.execute("CREATE TABLE read_model (x)")  # a commit, but no events
+    finally:
+        other.close()
+
+    run(business.complete_activity, activity)
+
+    assert business.repository.get(activity) is cached
+    assert cached.done
