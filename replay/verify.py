@@ -11,6 +11,7 @@ the read model presents it, and described."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -68,14 +69,14 @@ class _Raw:
         self.procs = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self.sql = str(select(table).order_by(*pk).compile(dialect=dialect))
 
-    def rows(self) -> Iterator[tuple[Any, ...]]:
+    def chunks(self) -> Iterator[list[tuple[Any, ...]]]:
         cursor = self.conn.exec_driver_sql(self.sql).cursor
         assert cursor is not None
         while True:
             chunk = cursor.fetchmany(5000)
             if not chunk:
                 return
-            yield from chunk
+            yield chunk
 
     def key(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(row[i] for i in self.pk)
@@ -109,7 +110,17 @@ def _compare_raw(
     projection: str, short: str, live: _Raw, fresh: _Raw, limit: int
 ) -> list[Difference]:
     found: list[Difference] = []
-    live_rows, fresh_rows = live.rows(), fresh.rows()
+    live_chunks, fresh_chunks = live.chunks(), fresh.chunks()
+    # The usual case: both sides give the same rows, to the byte, a chunk at a time (the
+    # lists are compared in C); from the first chunk that differs, row by row.
+    while True:
+        ca, cb = next(live_chunks, None), next(fresh_chunks, None)
+        if ca != cb:
+            break
+        if ca is None:
+            return found
+    live_rows = itertools.chain(ca or (), itertools.chain.from_iterable(live_chunks))
+    fresh_rows = itertools.chain(cb or (), itertools.chain.from_iterable(fresh_chunks))
     a, b = next(live_rows, None), next(fresh_rows, None)
     while (a is not None or b is not None) and len(found) < limit:
         if a == b:  # the usual case: the same row, to the byte
