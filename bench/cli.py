@@ -3,7 +3,9 @@ that other `tekil` commands do not pay for it)."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -87,8 +89,20 @@ def bench(
         peer_dir=peer_results or peer.DEFAULT_DIR,
         peer_run=peer_run,
     )
+    stop_on_sigterm()
     results = runner.run()
     suite.write(results, out, json_path)
     click.echo(f"wrote {out}" + (f" and {json_path}" if json_path else ""))
     if results["errors"]:
         raise click.ClickException(f"{len(results['errors'])} part(s) failed: see {out}")
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a CI timeout) stops the run as Ctrl-C does: its `finally` blocks run,
+    so that the servers it started are stopped and its PostgreSQL schemas dropped (else a
+    `tekil serve` left behind, listening on the store's channel, slows every later run)."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)

@@ -5,6 +5,11 @@ every part. No figure is judged here: timings belong to BENCHMARKS.md, not to te
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -72,3 +77,42 @@ def test_the_json_holds_each_part_at_each_history_size(ran: tuple[str, dict, str
     largest = per_size["1200"]["reports"]["reports"]
     assert all("http" in r for r in largest.values())
     assert results["peer"]["ratios"]["stored"]["application:sqlite"]["tryton_cycles_per_s"] == 0.9
+
+
+def _processes() -> list[tuple[int, int, str, str]]:
+    """(pid, parent pid, state, command line) of every process, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, parent = entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[:2]
+            cmdline = entry.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        found.append((int(entry.name), int(parent), state, cmdline))
+    return found
+
+
+def test_a_run_stopped_by_sigterm_stops_the_server_it_started(tmp_path: Path) -> None:
+    """`kill` (a CI timeout, an operator) stops `tekil bench` as Ctrl-C does: the `tekil
+    serve` it started for the HTTP section does not outlive it."""
+    args = [sys.executable, "-m", "replay.cli", "bench", "--size", "1200", "--quick"]
+    args += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "B.md")]
+    run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        servers: list[int] = []
+        while not servers and run.poll() is None and time.monotonic() < deadline:
+            servers = [
+                p for p, parent, _, cmd in _processes() if parent == run.pid and " serve " in cmd
+            ]
+            time.sleep(0.05)
+        assert servers, "the run started no server (or ended before it could be stopped)"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=90) != 0
+        alive = [p for p, _, state, _ in _processes() if p in servers and state != "Z"]
+        assert alive == [], "the server outlived the run"
+    finally:
+        if run.poll() is None:
+            run.kill()
