@@ -1,17 +1,15 @@
-"""The aggregate cache of the embedded (one-process SQLite) set-up: aggregates stay in memory
-between commands, and the store's head, checked before each load, tells when anybody else
-wrote (then the cache is emptied). See docs/decisions/0001-one-store-and-commands.md."""
+"""The aggregate caches: aggregates stay in memory between commands. On SQLite the store
+tells when anybody else wrote (then the cache is emptied), in each command's save or before
+a load outside commands; on PostgreSQL the store checks each command's reads at save. See
+docs/decisions/0001-one-store-and-commands.md, 0006 and 0009."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import LRUCache, Repository
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.persistence import IntegrityError
 
 
 class StaleCache(IntegrityError):
@@ -34,8 +32,8 @@ class CheckedRepository(Repository):
         self,
         *args: Any,
         head: Callable[[], int | None],
-        others_wrote: Callable[[], int | None] = lambda: None,
-        in_command: Callable[[], bool] = lambda: False,
+        others_wrote: Callable[[], int | None],
+        in_command: Callable[[], bool],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -89,28 +87,6 @@ class CheckedRepository(Repository):
         """This process recorded positions first..last: the cache still knows the store, if
         nobody wrote in between."""
         self._seen = last if self._seen is not None and first == self._seen + 1 else None
-
-
-def head_reader(recorder: ApplicationRecorder) -> Callable[[], int | None]:
-    """The store's head, read as cheaply as the backend allows (before every load from
-    the cache): on SQLite a connection of its own, outside any transaction."""
-    if not isinstance(recorder, SQLiteApplicationRecorder):
-        return recorder.max_notification_id
-    connection = sqlite3.connect(
-        recorder.datastore.pool.db_name,
-        uri=True,
-        check_same_thread=False,
-        isolation_level=None,
-    )
-    statement = f"SELECT MAX(rowid) FROM {recorder.events_table_name}"  # noqa: S608
-    lock = threading.Lock()
-
-    def head() -> int | None:
-        with lock:
-            row = connection.execute(statement).fetchone()
-        return row[0] if row else None
-
-    return head
 
 
 class CommandCache(Repository):

@@ -33,7 +33,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain import context
 from domain.base import Entity
-from domain.caching import CheckedRepository, CommandCache, StaleCache, head_reader
+from domain.caching import CheckedRepository, CommandCache, StaleCache
 from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound, VersionMismatch
 from domain.ledger.chart import CHARTS, Chart
@@ -150,11 +150,9 @@ class Core(Application):
         # On SQLite (our recorder), what a command took from the cache is checked against
         # the store once, in its save's write transaction (or, if it records nothing, when
         # it ends): anybody else's events since, and it is decided again.
-        self._checked_at_save = isinstance(self.repository, CheckedRepository) and isinstance(
-            self.recorder, TekilSQLiteRecorder
-        )
-        if self._checked_at_save:
-            self.recorder.in_write = self._check_in_write  # type: ignore[union-attr]
+        self._checked_at_save = isinstance(self.repository, CheckedRepository)
+        if isinstance(self.recorder, TekilSQLiteRecorder) and self._checked_at_save:
+            self.recorder.in_write = self._check_in_write
         # Aggregates other processes keep changing (the number series, with several API
         # processes), and until when to bring them up to date before use: one read of their
         # new events, instead of a save refused, a pause and the command decided again.
@@ -173,8 +171,9 @@ class Core(Application):
 
     def construct_repository(self) -> Repository:
         """The cache (where settings ask for one that hands out its own objects) is kept
-        right: on SQLite by a look at the store's head before each load (CheckedRepository);
-        on PostgreSQL by the store's check of each command's reads at save. A store that can
+        right: on SQLite by asking the store whether anybody else wrote, in each command's
+        save or before a load outside commands (CheckedRepository); on PostgreSQL by the
+        store's check of each command's reads at save. A store that can
         do neither gets no cache."""
         repository = super().construct_repository()
         if repository.cache is None or repository.fastforward or repository.deepcopy_from_cache:
@@ -188,23 +187,12 @@ class Core(Application):
         }
         if isinstance(self.recorder, TekilPostgresRecorder):
             return CommandCache(**kept, in_command=lambda: _attempt.get() is not None)
-        if isinstance(self.recorder, SQLiteApplicationRecorder):
-            others_wrote = (
-                self.recorder.others_wrote
-                if isinstance(self.recorder, TekilSQLiteRecorder)
-                else lambda: None
-            )
-            # Our recorder lets a command's check wait for its save's write transaction.
-            in_command = (
-                (lambda: _attempt.get() is not None)
-                if isinstance(self.recorder, TekilSQLiteRecorder)
-                else (lambda: False)
-            )
+        if isinstance(self.recorder, TekilSQLiteRecorder):
             return CheckedRepository(
                 **kept,
-                head=head_reader(self.recorder),
-                others_wrote=others_wrote,
-                in_command=in_command,
+                head=self.recorder.head,
+                others_wrote=self.recorder.others_wrote,
+                in_command=lambda: _attempt.get() is not None,
             )
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 

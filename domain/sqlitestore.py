@@ -98,6 +98,14 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
                 self._connect()
             return int(self._version.execute("PRAGMA data_version").fetchone()[0])
 
+    def head(self) -> int | None:
+        """The events table's head, read on the writing connection outside a transaction
+        (the cache's look before a load outside commands)."""
+        with self._writing:
+            if self._writer is None:
+                self._connect()
+            return self._head()
+
     def _data_version(self) -> int:
         """The writing connection's data version, in its write transaction."""
         return int(self._version.execute("PRAGMA data_version").fetchone()[0])

@@ -23,8 +23,6 @@ from projections.engine import Batch, Projection
 from projections.explain import Contribution, Explanation, attach, event_name, pointer
 from projections.types import Amount, Percent, UtcDateTime
 
-CLOSED_STAGES = (Stage.WON.value, Stage.LOST.value)
-
 
 class Opportunities(Projection):
     name = "opportunities"
@@ -149,14 +147,13 @@ class Opportunities(Projection):
         row = batch.get(opportunities, key)
         if row is None:
             return
-        if row["stage"] in CLOSED_STAGES:  # (closed again: its first closing is taken back)
-            self._add_closed(batch, row, -1)
+        # (Only an open opportunity can be won or lost: domain/crm/opportunities.py.)
         amount = row["amount"]
         weighted = amount if stage == Stage.WON.value else Decimal(0)
         batch.update(opportunities, key, stage=stage, weighted_amount=weighted, **values)
-        self._add_closed(batch, {**row, "stage": stage, "weighted_amount": weighted}, 1)
+        self._add_closed(batch, {**row, "stage": stage, "weighted_amount": weighted})
 
-    def _add_closed(self, batch: Batch, row: dict[str, Any], sign: int) -> None:
+    def _add_closed(self, batch: Batch, row: dict[str, Any]) -> None:
         closed = self["closed"]
         key = (row["stage"], row["owner"], row["currency"])
         total = batch.get(closed, key)
@@ -166,17 +163,17 @@ class Opportunities(Projection):
                 stage=key[0],
                 owner=key[1],
                 currency=key[2],
-                count=sign,
-                amount=sign * row["amount"],
-                weighted_amount=sign * row["weighted_amount"],
+                count=1,
+                amount=row["amount"],
+                weighted_amount=row["weighted_amount"],
             )
         else:
             batch.update(
                 closed,
                 key,
-                count=total["count"] + sign,
-                amount=total["amount"] + sign * row["amount"],
-                weighted_amount=total["weighted_amount"] + sign * row["weighted_amount"],
+                count=total["count"] + 1,
+                amount=total["amount"] + row["amount"],
+                weighted_amount=total["weighted_amount"] + row["weighted_amount"],
             )
 
     def pipeline(
@@ -237,7 +234,6 @@ class Opportunities(Projection):
                 func.sum(c.c.weighted_amount),
             )
             .group_by(c.c.stage, c.c.currency)
-            .having(func.sum(c.c.count) > 0)
             .order_by(c.c.stage, c.c.currency)
         )
         if owner is not None:

@@ -437,7 +437,7 @@ def rebuild(
     rebuilt in a second process at the same time: a rebuild is CPU-bound, each batch holds
     the database's write lock only while it writes (`Runner._reading`), and so the two
     processes share it with little waiting. `on_progress` follows the first process."""
-    second = [p.name for p in projections if p.name in SECOND]
+    second = [p for p in projections if p.name in SECOND]
     first = [p for p in projections if p.name not in SECOND]
     parallel = (
         jobs >= 2
@@ -468,7 +468,9 @@ def rebuild(
             ready.cancel()
             raise
         ready.result()
-        other = pool.submit(_rebuild_apart, store_url, reads.url, second, batch_size)
+        other = pool.submit(
+            _rebuild_apart, store_url, reads.url, [p.name for p in second], batch_size
+        )
         try:
             mine = Runner(business, reads, first, batch_size=batch_size).catch_up(
                 on_progress=on_progress
@@ -478,7 +480,7 @@ def rebuild(
         try:
             return max(mine, other.result())
         finally:  # (made by the second process already, unless it failed before)
-            reads.create_indexes([p for p in projections if p.name in SECOND])
+            reads.create_indexes(second)
 
 
 def _import_read_models() -> None:

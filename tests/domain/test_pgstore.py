@@ -247,6 +247,28 @@ def test_concurrent_saves_commit_in_position_order(recorder: TekilPostgresRecord
     assert followed == list(range(1, total + 1))
 
 
+def _terminate(url: str, pids: set[int]) -> None:
+    """Have the server terminate these sessions, and wait until they are gone."""
+    with _connect(url) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 10
+        while admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def _no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, a store call that fails and is retried fails the test."""
+
+    def no_retries(seconds: float) -> None:
+        raise AssertionError("a store call failed and was retried")
+
+    monkeypatch.setattr("eventsourcing.utils.sleep", no_retries)
+
+
 def test_a_connection_the_server_closed_while_idle_is_replaced_unnoticed(
     postgresql_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,20 +289,8 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_unnoticed(
             with pool.connection() as conn:
                 pids.add(conn.info.backend_pid)
         assert len(pids) == 2
-        with _connect(postgresql_url) as admin:
-            for pid in pids:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            deadline = time.monotonic() + 10
-            while admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)
-            ).fetchone() != (0,):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-
-        def no_retries(seconds: float) -> None:
-            raise AssertionError("a store call failed and was retried")
-
-        monkeypatch.setattr("eventsourcing.utils.sleep", no_retries)
+        _terminate(postgresql_url, pids)
+        _no_retries(monkeypatch)
         assert recorder.insert_events([event()]) == [1]
         assert recorder.max_notification_id() == 1
         assert len(recorder.select_events(uuid.uuid4())) == 0
@@ -301,19 +311,8 @@ def test_saves_go_through_one_kept_connection_replaced_when_the_server_drops_it(
     assert recorder.insert_events([event(), event()]) == [2, 3]
     assert recorder._writer is kept
     pid = kept.info.backend_pid
-    with _connect(postgresql_url) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        deadline = time.monotonic() + 10
-        while admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
-        ).fetchone() != (0,):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-
-    def no_retries(seconds: float) -> None:
-        raise AssertionError("a store call failed and was retried")
-
-    monkeypatch.setattr("eventsourcing.utils.sleep", no_retries)
+    _terminate(postgresql_url, {pid})
+    _no_retries(monkeypatch)
     assert recorder.insert_events([event()]) == [4]
     assert recorder._writer is not None
     assert recorder._writer.info.backend_pid != pid
