@@ -19,6 +19,20 @@ def natural_id(kind: str, key: str) -> UUID:
     return uuid.uuid5(TEKIL_NAMESPACE, f"{kind}:{key}")
 
 
+# Ids of the aggregates this process has named that gain events without end — a number
+# series (one per document it numbers), a customer's receivables (one per invoice and
+# payment) — so that each is loaded from its latest snapshot; only their loads ask the
+# snapshot store (domain/core.py, `KnownSnapshots`), so no other load spends a query on it.
+SNAPSHOTTED: set[UUID] = set()
+
+
+def snapshotted_id(kind: str, key: str) -> UUID:
+    """`natural_id`, for an aggregate loaded from snapshots."""
+    made = natural_id(kind, key)
+    SNAPSHOTTED.add(made)
+    return made
+
+
 class Entity(Aggregate):
     class Event(Aggregate.Event):
         meta: dict[str, str]

@@ -5,11 +5,27 @@ docs/decisions/0001-one-store-and-commands.md, 0006 and 0009."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from eventsourcing.application import LRUCache, Repository
 from eventsourcing.persistence import IntegrityError
+
+
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's `project_aggregate` without its runtime Protocol check of every event
+    (`isinstance` against a Protocol: a quarter of loading an aggregate of a dozen events)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+class Replaying(Repository):
+    """A repository that rebuilds aggregates with `replay`."""
+
+    def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("projector_func", replay)
+        return super().get(aggregate_id, **kwargs)
 
 
 class StaleCache(IntegrityError):
@@ -17,7 +33,7 @@ class StaleCache(IntegrityError):
     being saved took aggregates from the cache: nothing was recorded; decide again."""
 
 
-class CheckedRepository(Repository):
+class CheckedRepository(Replaying):
     """A repository whose cache hands out its own objects (no copy, no re-reading of the store)
     — and that knows when somebody else wrote: a write by anyone else empties the cache.
 
@@ -89,7 +105,7 @@ class CheckedRepository(Repository):
         self._seen = last if self._seen is not None and first == self._seen + 1 else None
 
 
-class CommandCache(Repository):
+class CommandCache(Replaying):
     """The aggregate cache of a store that checks each command's reads at save (PostgreSQL,
     domain/pgstore.py): what it remembers may be behind the store, which only a command's save
     can tell. So commands get aggregates from the cache, and every other read (a job, a
@@ -98,7 +114,7 @@ class CommandCache(Repository):
     def __init__(self, *args: Any, in_command: Callable[[], bool], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_command = in_command
-        self._store = Repository(event_store=self.event_store, snapshot_store=self.snapshot_store)
+        self._store = Replaying(event_store=self.event_store, snapshot_store=self.snapshot_store)
 
     def get(self, aggregate_id: Any, **kwargs: Any) -> Any:
         if self._in_command():

@@ -26,18 +26,19 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
     Repository,
-    project_aggregate,
 )
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import EventStore, IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain import context
-from domain.base import Entity
-from domain.caching import CheckedRepository, CommandCache, StaleCache
+from domain.base import SNAPSHOTTED, Entity
+from domain.billing.receivables import RECEIVABLES_SNAPSHOT_INTERVAL, ReceivableAccount
+from domain.caching import CheckedRepository, CommandCache, Replaying, StaleCache, replay
 from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound, VersionMismatch
 from domain.ledger.chart import CHARTS, Chart
-from domain.numbering import SERIES_IDS, NumberSeries, series_id
+from domain.numbering import NumberSeries, series_id
 from domain.pgstore import TekilPostgresRecorder, reads
 from domain.sqlitestore import TekilSQLiteRecorder
 
@@ -110,12 +111,13 @@ def _ensure_snapshots_table(recorder: Any) -> None:
         recorder.create_table()
 
 
-class SeriesSnapshots(EventStore[UUID]):
-    """The snapshot store, asked only about number series: any other aggregate has none, and
-    a load need not spend a query (on PostgreSQL, a round trip) to learn it."""
+class KnownSnapshots(EventStore[UUID]):
+    """The snapshot store, asked only about the aggregates that have snapshots (number
+    series, receivables: domain/base.py `SNAPSHOTTED`): any other has none, and a load need
+    not spend a query (on PostgreSQL, a round trip) to learn it."""
 
     def get(self, originator_id: UUID, **kwargs: Any) -> Any:
-        if originator_id not in SERIES_IDS:
+        if originator_id not in SNAPSHOTTED:
             return iter(())
         return super().get(originator_id, **kwargs)
 
@@ -124,10 +126,14 @@ class Core(Application):
     """Loading, saving and the command loop, shared by every bounded context."""
 
     name = "Business"
-    # A number series gains an event per document it numbers; it is loaded from a snapshot
-    # taken every so many (the others stay small: a document, a customer, a stock item's
-    # events come to dozens or thousands, not tens of thousands a year).
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {NumberSeries: 500}
+    # A number series gains an event per document it numbers, a customer's receivables one
+    # per invoice and payment, for as long as the business runs: each is loaded from a
+    # snapshot taken every so many (the others stay small: a document's events come to
+    # dozens; a stock item's, thousands a year, are left for now).
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        NumberSeries: 500,
+        ReceivableAccount: RECEIVABLES_SNAPSHOT_INTERVAL,
+    }
 
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
@@ -167,7 +173,7 @@ class Core(Application):
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         recorder = self.factory.aggregate_recorder(purpose="snapshots")
-        return SeriesSnapshots(mapper=self.mapper, recorder=recorder)
+        return KnownSnapshots(mapper=self.mapper, recorder=recorder)
 
     def construct_repository(self) -> Repository:
         """The cache (where settings ask for one that hands out its own objects) is kept
@@ -194,7 +200,7 @@ class Core(Application):
                 others_wrote=self.recorder.others_wrote,
                 in_command=lambda: _attempt.get() is not None,
             )
-        return Repository(event_store=self.events, snapshot_store=self.snapshots)
+        return Replaying(event_store=self.events, snapshot_store=self.snapshots)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save, for aggregates only: its runtime Protocol checks on every
@@ -225,6 +231,27 @@ class Core(Application):
         if recordings and isinstance(self.repository, CheckedRepository):
             self.repository.saved(recordings[0].notification.id, recordings[-1].notification.id)
         return recordings
+
+    def _take_snapshots(self, processing: ProcessingEvent[UUID]) -> None:
+        """A snapshot where the library takes one (a save with an event at a multiple of the
+        aggregate's interval), of the aggregate as saved: the library loads it again from
+        the store (for a number series, up to 500 events) to take it."""
+        for aggregate in processing.aggregates.values():
+            snapshot = self.snapshot_of(aggregate, processing.events)
+            if snapshot is not None:
+                self.snapshots.put([snapshot])  # type: ignore[union-attr]
+
+    def snapshot_of(self, aggregate: Entity, events: list[Any]) -> Any:
+        """The snapshot to take of `aggregate` now that `events` are saved, or None."""
+        interval = self.snapshotting_intervals.get(type(aggregate))
+        if interval is None or self.snapshots is None:
+            return None
+        if not any(
+            e.originator_id == aggregate.id and e.originator_version % interval == 0 for e in events
+        ):
+            return None
+        taker = getattr(type(aggregate), "Snapshot", None) or self.snapshot_class or Snapshot
+        return taker.take(aggregate)
 
     def today(self) -> date:
         """The business date now, where the business is (decided in commands, never in apply)."""
@@ -354,7 +381,7 @@ class Core(Application):
             return aggregate
         newer = list(self.events.get(aggregate.id, gt=aggregate.version))
         if newer:
-            moved = project_aggregate(aggregate, newer)
+            moved = replay(aggregate, newer)
             assert moved is not None  # an aggregate's later events do not delete it
             aggregate = moved
             self.repository.cache.put(aggregate.id, aggregate)  # type: ignore[union-attr]

@@ -7,18 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from domain.base import Entity, natural_id
-
-# Every series id this process has named: a series gains an event with every document it
-# numbers (tens of thousands a year), so it is loaded from its latest snapshot, and only its
-# loads look for one (see domain/core.py, `SeriesSnapshots`).
-SERIES_IDS: set[UUID] = set()
+from domain.base import Entity, snapshotted_id
 
 
 def series_id(series: str, year: int) -> UUID:
-    made = natural_id("number-series", f"{series}/{year}")
-    SERIES_IDS.add(made)
-    return made
+    """A series gains an event with every document it numbers (tens of thousands a year): it
+    is loaded from its latest snapshot."""
+    return snapshotted_id("number-series", f"{series}/{year}")
 
 
 def format_number(series: str, year: int, sequence: int) -> str:

@@ -38,7 +38,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
-from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
 from domain.app import Business
@@ -165,21 +164,13 @@ class BatchedBusiness(Business):
             # Encoded now, as a save would: later commands may change what the event's
             # values refer to before they are written.
             self._pending.extend(self.mapper.to_stored_event(self._stamped(e)) for e in events)
-            self._snapshot(aggregate, events)
+            snapshot = self.snapshot_of(aggregate, events)
+            if snapshot is not None:
+                self._snapshots.append(self.mapper.to_stored_event(snapshot))
             self._memory.live[aggregate.id] = aggregate
             self._memory.saved.add(aggregate.id)
         last = self._head + len(self._pending)
         return [_Recording(_Notification(p)) for p in range(first, last + 1)]
-
-    def _snapshot(self, aggregate: Any, events: list[Any]) -> None:
-        """A snapshot where a save would take one (every so many events of a number series),
-        taken of the aggregate as it is now rather than replayed from the store."""
-        interval = (self.snapshotting_intervals or {}).get(type(aggregate))
-        if interval is None or self.snapshots is None:
-            return
-        if any(e.originator_version % interval == 0 for e in events):
-            taker = getattr(type(aggregate), "Snapshot", None) or self.snapshot_class or Snapshot
-            self._snapshots.append(self.mapper.to_stored_event(taker.take(aggregate)))
 
     @property
     def pending(self) -> int:

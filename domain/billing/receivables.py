@@ -4,19 +4,25 @@ boundary per customer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.base import Entity, natural_id
+from eventsourcing.domain import Snapshot
+
+from domain.base import Entity, snapshotted_id
 from domain.errors import InvalidInput, NotFound
 from domain.values import ZERO
 
+# A customer's receivables gain an event with every invoice and payment for as long as the
+# customer buys: loaded from a snapshot taken every so many events.
+RECEIVABLES_SNAPSHOT_INTERVAL = 50
+
 
 def receivable_id(customer_id: UUID) -> UUID:
-    return natural_id("receivable", str(customer_id))
+    return snapshotted_id("receivable", str(customer_id))
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,25 @@ class OpenItem:
 
 
 class ReceivableAccount(Entity):
+    class Snapshot(Snapshot):
+        """The account's state as the store's JSON holds it: its open items as rows (their
+        invoice ids are the dict's keys in memory)."""
+
+        @classmethod
+        def take(cls, account: Any) -> Any:
+            taken = super().take(account)
+            state = dict(taken.state)
+            state["items"] = [
+                [i.invoice_id, i.number, i.invoice_date, i.due_date, i.open]
+                for i in account.items.values()
+            ]
+            return replace(taken, state=state)
+
+        def mutate(self, _: None) -> Any:
+            account = super().mutate(None)
+            account.items = {row[0]: OpenItem(*row) for row in account.items}
+            return account
+
     class Opened(Entity.Created):
         customer_id: UUID
 
