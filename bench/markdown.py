@@ -237,8 +237,10 @@ def _section_write_cost(r: dict[str, Any], summary: list[list[str]]) -> list[str
         "Issuing an invoice (`invoice_order`: the invoice, the number series, the order, the "
         "customer's receivables and the journal entry, in one save) through the Application on "
         "top of a history of a whole business (`replay/generator.py`'s business mix), on a "
-        "copy of the store. Orders of the history's customers and products are placed, "
-        "confirmed and shipped first (untimed); then each invoice is timed alone. The first "
+        "copy of the store. Orders of 50 of the history's customers (the same number at every "
+        "size: a customer's first invoice loads their receivables from the store, the next "
+        "find them in memory) and of its products are placed, confirmed and shipped first "
+        "(untimed); then each invoice is timed alone. The first "
         "five load what a running server already holds (the year's number series, ...): "
         "shown apart as cold, not in the percentiles. No projection runner runs meanwhile "
         "(`bench/history.py`). **Reference**: the same at the smallest history.",
