@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import fields, replace
+from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
 
 from domain import context
 
@@ -31,6 +32,34 @@ def snapshotted_id(kind: str, key: str) -> UUID:
     made = natural_id(kind, key)
     SNAPSHOTTED.add(made)
     return made
+
+
+class SnapshotWithRows(Snapshot):
+    """A snapshot of an aggregate whose state holds frozen dataclass values (FIFO layers, open
+    items), which the store's JSON cannot: each attribute named in `rows` is kept as a list of
+    rows (the values' fields in order) and made again on load. A dict keyed by one of the
+    values' fields names that field (its keys are not kept twice)."""
+
+    rows: ClassVar[dict[str, tuple[type[Any], str | None]]] = {}
+
+    @classmethod
+    def take(cls, aggregate: Any) -> Any:
+        taken = super().take(aggregate)
+        state = dict(taken.state)
+        for name, (kind, _) in cls.rows.items():
+            values = getattr(aggregate, name)
+            if isinstance(values, dict):
+                values = values.values()
+            names = [f.name for f in fields(kind)]
+            state[name] = [[getattr(v, n) for n in names] for v in values]
+        return replace(taken, state=state)
+
+    def mutate(self, _: None) -> Any:
+        aggregate = super().mutate(None)
+        for name, (kind, key) in self.rows.items():
+            made = [kind(*row) for row in getattr(aggregate, name)]
+            setattr(aggregate, name, {getattr(v, key): v for v in made} if key else made)
+        return aggregate
 
 
 class Entity(Aggregate):

@@ -37,6 +37,7 @@ from domain.billing.receivables import RECEIVABLES_SNAPSHOT_INTERVAL, Receivable
 from domain.caching import CheckedRepository, CommandCache, Replaying, StaleCache, replay
 from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound, VersionMismatch
+from domain.inventory.stock import STOCK_SNAPSHOT_INTERVAL, StockItem
 from domain.ledger.chart import CHARTS, Chart
 from domain.numbering import NumberSeries, series_id
 from domain.pgstore import TekilPostgresRecorder, reads
@@ -127,12 +128,13 @@ class Core(Application):
 
     name = "Business"
     # A number series gains an event per document it numbers, a customer's receivables one
-    # per invoice and payment, for as long as the business runs: each is loaded from a
-    # snapshot taken every so many (the others stay small: a document's events come to
-    # dozens; a stock item's, thousands a year, are left for now).
+    # per invoice and payment, a stock item one per receipt, reservation and shipment, for
+    # as long as the business runs: each is loaded from a snapshot taken every so many (the
+    # others stay small: a document's events come to dozens). Decision 0010.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         NumberSeries: 500,
         ReceivableAccount: RECEIVABLES_SNAPSHOT_INTERVAL,
+        StockItem: STOCK_SNAPSHOT_INTERVAL,
     }
 
     def __init__(self, env: Any = None) -> None:

@@ -4,15 +4,13 @@ boundary per customer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import Snapshot
-
-from domain.base import Entity, snapshotted_id
+from domain.base import Entity, SnapshotWithRows, snapshotted_id
 from domain.errors import InvalidInput, NotFound
 from domain.values import ZERO
 
@@ -35,24 +33,8 @@ class OpenItem:
 
 
 class ReceivableAccount(Entity):
-    class Snapshot(Snapshot):
-        """The account's state as the store's JSON holds it: its open items as rows (their
-        invoice ids are the dict's keys in memory)."""
-
-        @classmethod
-        def take(cls, account: Any) -> Any:
-            taken = super().take(account)
-            state = dict(taken.state)
-            state["items"] = [
-                [i.invoice_id, i.number, i.invoice_date, i.due_date, i.open]
-                for i in account.items.values()
-            ]
-            return replace(taken, state=state)
-
-        def mutate(self, _: None) -> Any:
-            account = super().mutate(None)
-            account.items = {row[0]: OpenItem(*row) for row in account.items}
-            return account
+    class Snapshot(SnapshotWithRows):
+        rows: ClassVar = {"items": (OpenItem, "invoice_id")}
 
     class Opened(Entity.Created):
         customer_id: UUID
