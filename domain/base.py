@@ -21,16 +21,16 @@ def natural_id(kind: str, key: str) -> UUID:
 
 
 # Ids of the aggregates this process has named that gain events without end — a number
-# series (one per document it numbers), a customer's receivables (one per invoice and
-# payment) — so that each is loaded from its latest snapshot; only their loads ask the
-# snapshot store (domain/core.py, `KnownSnapshots`), so no other load spends a query on it.
-SNAPSHOTTED: set[UUID] = set()
+# series, a customer's receivables, a stock item — with how many events apart their
+# snapshots are taken: only their loads look for a snapshot (domain/caching.py `Replaying`,
+# domain/core.py `KnownSnapshots`), so no other load spends a query on it.
+SNAPSHOTTED: dict[UUID, int] = {}
 
 
-def snapshotted_id(kind: str, key: str) -> UUID:
-    """`natural_id`, for an aggregate loaded from snapshots."""
+def snapshotted_id(kind: str, key: str, every: int) -> UUID:
+    """`natural_id`, for an aggregate snapshotted every `every` events."""
     made = natural_id(kind, key)
-    SNAPSHOTTED.add(made)
+    SNAPSHOTTED[made] = every
     return made
 
 

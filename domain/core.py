@@ -39,7 +39,7 @@ from domain.commands import CommandRecord, command_record_id
 from domain.errors import Conflict, DomainError, IdempotencyKeyReused, NotFound, VersionMismatch
 from domain.inventory.stock import STOCK_SNAPSHOT_INTERVAL, StockItem
 from domain.ledger.chart import CHARTS, Chart
-from domain.numbering import NumberSeries, series_id
+from domain.numbering import SERIES_SNAPSHOT_INTERVAL, NumberSeries, series_id
 from domain.pgstore import TekilPostgresRecorder, reads
 from domain.sqlitestore import TekilSQLiteRecorder
 
@@ -132,7 +132,7 @@ class Core(Application):
     # as long as the business runs: each is loaded from a snapshot taken every so many (the
     # others stay small: a document's events come to dozens). Decision 0010.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
-        NumberSeries: 500,
+        NumberSeries: SERIES_SNAPSHOT_INTERVAL,
         ReceivableAccount: RECEIVABLES_SNAPSHOT_INTERVAL,
         StockItem: STOCK_SNAPSHOT_INTERVAL,
     }

@@ -9,11 +9,14 @@ from uuid import UUID
 
 from domain.base import Entity, snapshotted_id
 
+# A series is snapshotted every so many numbers.
+SERIES_SNAPSHOT_INTERVAL = 500
+
 
 def series_id(series: str, year: int) -> UUID:
     """A series gains an event with every document it numbers (tens of thousands a year): it
     is loaded from its latest snapshot."""
-    return snapshotted_id("number-series", f"{series}/{year}")
+    return snapshotted_id("number-series", f"{series}/{year}", SERIES_SNAPSHOT_INTERVAL)
 
 
 def format_number(series: str, year: int, sequence: int) -> str:

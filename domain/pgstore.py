@@ -291,11 +291,14 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
             .format(schema=schema, table=table, id_type=id_type)
             .as_string()
         )
+        select = "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
         self._select_all = (
-            SQL(
-                "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-                "WHERE originator_id = %s ORDER BY originator_version"
-            )
+            SQL(select + "WHERE originator_id = %s ORDER BY originator_version")
+            .format(schema=schema, table=table)
+            .as_string()
+        )
+        self._select_recent = (
+            SQL(select + "WHERE originator_id = %s ORDER BY originator_version DESC LIMIT %s")
             .format(schema=schema, table=table)
             .as_string()
         )
@@ -457,20 +460,22 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
-        if gt is not None or lte is not None or desc or limit is not None:
-            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-        return self._select_all_events(originator_id)
+        if gt is None and lte is None:
+            if not desc and limit is None:  # `repository.get` of an aggregate
+                return self._select_prepared(self._select_all, (originator_id,))
+            if desc and limit is not None:  # its latest (domain/caching.py `Replaying`)
+                return self._select_prepared(self._select_recent, (originator_id, limit))
+        return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _select_all_events(self, originator_id: UUID | str) -> list[StoredEvent]:
-        """All events of one aggregate (what `repository.get` asks for, there being no
-        snapshots): a statement composed once and prepared on each connection, rows as
-        tuples."""
+    def _select_prepared(self, statement: str, params: tuple[Any, ...]) -> list[StoredEvent]:
+        """Events of one aggregate, as loads ask for them: a statement composed once and
+        prepared on each connection, rows as tuples."""
         with (
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as curs,
         ):
-            curs.execute(self._select_all, (originator_id,), prepare=True)
+            curs.execute(statement, params, prepare=True)
             return [
                 StoredEvent(
                     originator_id=row[0],

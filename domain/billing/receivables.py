@@ -20,7 +20,7 @@ RECEIVABLES_SNAPSHOT_INTERVAL = 50
 
 
 def receivable_id(customer_id: UUID) -> UUID:
-    return snapshotted_id("receivable", str(customer_id))
+    return snapshotted_id("receivable", str(customer_id), RECEIVABLES_SNAPSHOT_INTERVAL)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ STOCK_SNAPSHOT_INTERVAL = 200
 
 
 def stock_id(product_id: UUID, warehouse: str) -> UUID:
-    return snapshotted_id("stock", f"{product_id}/{warehouse}")
+    return snapshotted_id("stock", f"{product_id}/{warehouse}", STOCK_SNAPSHOT_INTERVAL)
 
 
 class StockItem(Entity):

@@ -45,7 +45,7 @@ def test_a_long_series_is_loaded_from_its_latest_snapshot(database_url: str) -> 
         again.close()
     assert series.last == 1203
     assert series.version == 1204
-    assert [e.originator_version for e in read] == list(range(1001, 1205))
+    assert sorted(e.originator_version for e in read) == list(range(1204 - 500 + 1, 1205))
 
 
 def test_other_aggregates_are_not_looked_up_among_snapshots(database_url: str) -> None:
