@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
 from sqlalchemy import select
 
 from api.services import Services
@@ -96,7 +98,9 @@ def working_copy(
 
 
 def transfer(source_url: str, target_url: str, page: int = 10_000) -> int:
-    """Copy every stored event, byte for byte and in order, into an empty store."""
+    """Copy every stored event, byte for byte and in order, into an empty store — and the
+    snapshots, as a server that recorded the history would have them (without, the first
+    invoice replays the year's invoice series from its first number)."""
     source = open_business(Settings(database_url=source_url))
     target = open_business(Settings(database_url=target_url), create_tables=True)
     reads = ReadStore(target_url, all_projections())
@@ -109,6 +113,17 @@ def transfer(source_url: str, target_url: str, page: int = 10_000) -> int:
             target.recorder.insert_events(batch)
             copied += len(batch)
             start = batch[-1].id + 1
+        snapshots = source.snapshots.recorder if source.snapshots else None
+        if snapshots is not None and target.snapshots is not None:
+            with snapshots.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    "SELECT originator_id, originator_version, topic, state FROM "
+                    f"{snapshots.events_table_name} ORDER BY originator_id, originator_version"
+                )
+                rows = cursor.fetchall()
+            target.snapshots.recorder.insert_events(
+                [StoredEvent(UUID(r[0]), r[1], r[2], r[3]) for r in rows]
+            )
     finally:
         source.close()
         target.close()
