@@ -52,6 +52,8 @@ class ReceivableAccount(Entity):
         amount: Decimal
 
         def apply(self, account: ReceivableAccount) -> None:
+            if self.amount <= 0:  # nothing to pay (goods given away): never open
+                return
             account.items[self.invoice_id] = OpenItem(
                 self.invoice_id, self.number, self.invoice_date, self.due_date, self.amount
             )
@@ -89,12 +91,10 @@ class ReceivableAccount(Entity):
 
     def open_items(self) -> list[OpenItem]:
         """Open invoices, oldest first."""
-        items = [i for i in self.items.values() if i.open > 0]
-        return sorted(items, key=lambda i: (i.invoice_date, i.due_date, i.number))
+        return sorted(self.items.values(), key=lambda i: (i.invoice_date, i.due_date, i.number))
 
     def is_open(self, invoice_id: UUID) -> bool:
-        item = self.items.get(invoice_id)
-        return item is not None and item.open > 0
+        return invoice_id in self.items
 
     def add_invoice(
         self, invoice_id: UUID, number: str, invoice_date: date, due_date: date, amount: Decimal
@@ -114,9 +114,13 @@ class ReceivableAccount(Entity):
         return used
 
     def allocate(
-        self, amount: Decimal, requested: list[tuple[UUID, Decimal]] | None
+        self,
+        amount: Decimal,
+        requested: list[tuple[UUID, Decimal]] | None,
+        numbers: dict[UUID, str] | None = None,
     ) -> list[tuple[UUID, Decimal]]:
-        """Decide how a payment settles open invoices: as requested, or oldest first."""
+        """Decide how a payment settles open invoices: as requested (invoices of this
+        customer, `numbers` naming them), or oldest first."""
         if requested is None:
             allocations = []
             left = amount
@@ -137,15 +141,12 @@ class ReceivableAccount(Entity):
             if part <= 0:
                 raise InvalidInput(f"{field}.amount", "must be greater than zero")
             found = self.items.get(invoice_id)
-            if found is None:
-                raise InvalidInput(
-                    f"{field}.invoice_id",
-                    f"invoice {invoice_id} is not an invoice of this customer",
-                )
-            if part > found.open:
+            still_open = found.open if found is not None else Decimal("0.00")  # settled
+            if part > still_open:
+                number = (numbers or {}).get(invoice_id, str(invoice_id))
                 raise InvalidInput(
                     f"{field}.amount",
-                    f"{part} is more than the {found.open} still open on invoice {found.number}",
+                    f"{part} is more than the {still_open} still open on invoice {number}",
                 )
             total += part
         if total > amount:
@@ -169,9 +170,15 @@ class ReceivableAccount(Entity):
         return unallocated
 
     def _settle(self, invoice_id: UUID, amount: Decimal) -> None:
+        """Settle part of an open invoice; a settled one leaves the account (its open items
+        stay as many as the customer's unpaid invoices, however long they have bought)."""
         item = self.items.get(invoice_id)
         if item is None:  # pragma: no cover - decided against this very state
             raise NotFound("invoice", invoice_id)
-        self.items[invoice_id] = OpenItem(
-            item.invoice_id, item.number, item.invoice_date, item.due_date, item.open - amount
-        )
+        left = item.open - amount
+        if left > 0:
+            self.items[invoice_id] = OpenItem(
+                item.invoice_id, item.number, item.invoice_date, item.due_date, left
+            )
+        else:
+            del self.items[invoice_id]

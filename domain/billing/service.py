@@ -89,13 +89,20 @@ class BillingCommands(Core):
         except ValueError:
             raise InvalidInput("method", "must be 'bank' or 'cash'") from None
         requested = None
+        numbers: dict[UUID, str] = {}
         if allocations is not None:
             requested = []
             for i, a in enumerate(allocations):
                 invoice_id = a.get("invoice_id")
                 if not isinstance(invoice_id, UUID):
                     raise InvalidInput(f"allocations[{i}].invoice_id", "must be an invoice id")
-                self._get(Invoice, invoice_id, "invoice")
+                invoice = self._get(Invoice, invoice_id, "invoice")
+                if invoice.customer_id != customer.id:
+                    raise InvalidInput(
+                        f"allocations[{i}].invoice_id",
+                        f"invoice {invoice.number} is not an invoice of this customer",
+                    )
+                numbers[invoice_id] = invoice.number
                 requested.append(
                     (
                         invoice_id,
@@ -103,7 +110,7 @@ class BillingCommands(Core):
                     )
                 )
         account = self._receivables(customer.id)
-        decided = account.allocate(paid, requested)
+        decided = account.allocate(paid, requested, numbers)
         payment_id = uuid.uuid4()
         day = payment_date or self.today()
         numbers = self._series("THS", day.year)

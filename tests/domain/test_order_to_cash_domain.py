@@ -248,8 +248,9 @@ def test_payment_goes_to_the_oldest_open_invoice_and_the_excess_stays_as_credit(
     new = business.invoice_order(shipped_order(business, customer, 2)).id  # 240.00
     business.receive_payment(customer_id=customer, amount=D(400), method="cash")
     account: ReceivableAccount = business.repository.get(receivable_id(customer))
-    assert account.items[old].open == 0
-    assert account.items[new].open == 0
+    assert not account.is_open(old)
+    assert not account.is_open(new)
+    assert list(account.items) == []  # settled invoices leave the account
     assert account.credit == D("40.00")
     third = business.invoice_order(shipped_order(business, customer, 1)).id
     account = business.repository.get(receivable_id(customer))
@@ -279,6 +280,17 @@ def test_an_allocation_larger_than_what_is_open_is_refused_and_records_nothing(
             allocations=[{"invoice_id": widget, "amount": D(1)}],
         )
     assert count(business) == before
+    business.receive_payment(customer_id=customer, amount=D(120), method="bank")  # settled
+    paid = count(business)
+    with pytest.raises(InvalidInput, match=r"more than the 0.00 still open on invoice SAT") as late:
+        business.receive_payment(
+            customer_id=customer,
+            amount=D(5),
+            method="bank",
+            allocations=[{"invoice_id": invoice, "amount": D(5)}],
+        )
+    assert late.value.field == "allocations[0].amount"
+    assert count(business) == paid
 
 
 def test_an_expired_quote_cannot_be_accepted_and_the_expiry_records_once(

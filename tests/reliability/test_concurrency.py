@@ -129,7 +129,7 @@ def test_parallel_payments_never_allocate_more_than_an_invoice_is_open_for(
         with fresh_business(postgresql_url) as now:
             account = now.repository.get(receivable_id(buyer))
             assert isinstance(account, ReceivableAccount)
-            assert account.items[invoice.id].open == 0
+            assert not account.is_open(invoice.id)
             assert all(isinstance(now.repository.get(a.json()["id"]), Payment) for a in accepted)
             assert events_of(now, "Payment.Received") == 4
 
