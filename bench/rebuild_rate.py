@@ -55,7 +55,7 @@ from domain.app import Business, open_business
 from domain.settings import Settings
 from projections.engine import Projection, tracking_table
 from projections.registry import all_projections
-from projections.runner import Runner
+from projections.runner import REBUILD_BATCH, Runner
 from projections.runner import rebuild as rebuild_all
 from projections.store import ReadStore
 from replay.generator import generate
@@ -242,7 +242,7 @@ def _digest(url: str) -> dict[str, str]:
 
 
 def in_a_process(
-    url: str, batch_size: int = 5000, *, jobs: int = 2, check: bool = True
+    url: str, batch_size: int = REBUILD_BATCH, *, jobs: int = 2, check: bool = True
 ) -> dict[str, Any]:
     """Rebuild every read model of the store at `url` in a process of its own, with `jobs`
     as `tekil projections rebuild --jobs` (2, its default: on SQLite the audit trail is
@@ -371,7 +371,7 @@ def main() -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=5000,
+        default=REBUILD_BATCH,
         help="events per transaction (default: as `tekil projections rebuild`)",
     )
     parser.add_argument("--only", help="comma-separated read models to rebuild (default: all)")

@@ -31,6 +31,7 @@ from typing import Any
 from bench import cycle_throughput, history, load, peer, rebuild_rate, reports
 from bench.harness import DEFAULT_PG_URL, machine
 from bench.markdown import render
+from projections.runner import REBUILD_BATCH
 
 STANDARD_SIZES = (10_000, 100_000, 1_000_000)
 
@@ -48,7 +49,7 @@ class Plan:
     samples: int = 100  # 4: calls per report and way, at most ...
     budget: float = 3.0  # 4: ... or this many seconds
     http_reports_every_size: bool = True  # 4: else over HTTP at the largest history only
-    batch_size: int = 5000  # 5: events per transaction, as `tekil projections rebuild`
+    batch_size: int = REBUILD_BATCH  # 5: events per transaction, as `tekil projections rebuild`
     peer_cycles: int = 20  # 6: N of the peer's own run (--peer-run)
 
 

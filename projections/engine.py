@@ -156,6 +156,43 @@ def _blame(table: Table) -> Iterator[None]:
         raise
 
 
+class WrittenKeys:
+    """The keys a rebuild has written to a table it fills from empty, so that a lookup of any
+    other key needs no query. Kept as their hashes (an int a key, about half the memory of
+    the keys themselves): a key whose hash is not among them was never written; a key whose
+    hash is (written, or another key of the same hash) is looked up in the database, so a
+    collision costs a query, never a wrong answer."""
+
+    __slots__ = ("_hashes", "_types", "answered")
+
+    def __init__(self) -> None:
+        self._hashes: set[int] = set()
+        self._types: tuple[type, ...] | None = None
+        # How many lookups the keys answered "absent" without a query: a table whose rows
+        # are only inserted, never looked up first, has no use for its keys.
+        self.answered = 0
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def add(self, keys: list[tuple[Any, ...]]) -> None:
+        if keys:
+            if self._types is None:
+                self._types = tuple(map(type, keys[0]))
+            self._hashes.update(map(hash, keys))
+
+    def lacks(self, key: tuple[Any, ...]) -> bool:
+        """Whether `key` is surely absent (never written)."""
+        if hash(key) in self._hashes:
+            return False
+        # A key of other types than the keys written (a string for a Uuid column, say): the
+        # database decides, as it always did.
+        if self._types is not None and tuple(map(type, key)) != self._types:
+            return False
+        self.answered += 1
+        return True
+
+
 class Batch:
     """The rows a batch of events changes, written at flush with one executemany per table
     and kind of change. `get` reads through the cache, so handlers may read what they wrote.
@@ -169,7 +206,7 @@ class Batch:
         self,
         conn: Connection,
         known: dict[Table, dict[tuple[Any, ...], Any]] | None = None,
-        complete: dict[Table, set[tuple[Any, ...]]] | None = None,
+        complete: dict[Table, WrittenKeys] | None = None,
     ) -> None:
         self.conn = conn
         # Rows as the previous batch of the same runner committed them (see `carry_over`).
@@ -219,13 +256,9 @@ class Batch:
                     self._loaded[table][k] = tuple(row.values())  # as committed
                 return None if row is _ABSENT else row
             complete = self._complete.get(table)
-            if complete is not None and k not in complete:
-                # (Unless the key is of other types than the keys written, e.g. a string for
-                # a Uuid column: then the database decides, as it always did.)
-                sample = next(iter(complete), None)
-                if sample is None or tuple(map(type, sample)) == tuple(map(type, k)):
-                    rows[k] = _ABSENT
-                    return None
+            if complete is not None and complete.lacks(k):
+                rows[k] = _ABSENT
+                return None
             expected = self._expected.get(table)
             if expected is not None and len(k) == 1 and k[0] in expected:
                 self._prefetch(table, rows, expected)

@@ -325,9 +325,19 @@ def _progress_printer(label: str) -> Callable[[Any], None]:
     type=click.IntRange(min=1),
     help="with --all on SQLite, 2 rebuilds the audit trail in a second process",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="events per transaction of a plain rebuild (default 20000; less holds less memory)",
+)
 @db_option
 def projections_rebuild(
-    name: str | None, rebuild_all: bool, side_by_side: bool, jobs: int, database_url: str
+    name: str | None,
+    rebuild_all: bool,
+    side_by_side: bool,
+    jobs: int,
+    batch_size: int | None,
+    database_url: str,
 ) -> None:
     """Rebuild a read model (or --all) from position 0 in batches. Plain: its tables are
     dropped first. --side-by-side: queries keep the old tables until the new build takes over."""
@@ -367,6 +377,7 @@ def projections_rebuild(
             on_progress=_progress_printer(label),
             jobs=jobs,
             store_url=services.settings.database_url,
+            **({"batch_size": batch_size} if batch_size else {}),
         )
         click.echo("", err=True)
         click.echo(f"rebuilt {', '.join(p.name for p in chosen)} from {events} events")

@@ -196,10 +196,13 @@ def caught_up_rows(database_url: str) -> Rows:
     return rows
 
 
-def test_rebuilding_every_read_model_reproduces_the_same_rows(initialised: str) -> None:
+@pytest.mark.parametrize("options", [(), ("--batch-size", "4")])
+def test_rebuilding_every_read_model_reproduces_the_same_rows(
+    initialised: str, options: tuple[str, ...]
+) -> None:
     live = caught_up_rows(initialised)
 
-    result = tekil("projections", "rebuild", "--all", database_url=initialised)
+    result = tekil("projections", "rebuild", "--all", *options, database_url=initialised)
 
     assert result.exit_code == 0
     with opened(initialised) as services:
