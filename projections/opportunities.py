@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Index,
     Integer,
     String,
     Text,
@@ -26,7 +27,7 @@ from projections.types import Amount, Percent, UtcDateTime
 
 class Opportunities(Projection):
     name = "opportunities"
-    version = 3
+    version = 4
     handles = (
         Opportunity.Opened,
         Opportunity.StageChanged,
@@ -63,9 +64,37 @@ class Opportunities(Projection):
             Column("weighted_position", Integer, nullable=False),
             Column("weighted_event", String(40), nullable=False),
         )
+        # What is open, added up per stage, owner, expected-close month ('' for none) and
+        # currency as opportunities open, move and close: the pipeline reads these rows, not
+        # every open opportunity (a business that leaves deals open has more each year). A
+        # key whose opportunities all moved on keeps a row with count 0, which the partial
+        # index leaves out.
+        open_totals = self.table(
+            "open",
+            Column("stage", String(20), primary_key=True),
+            Column("owner", String(100), primary_key=True),
+            Column("month", String(7), primary_key=True),
+            Column("currency", String(3), primary_key=True),
+            Column("count", Integer, nullable=False),
+            Column("amount", Amount(), nullable=False),
+            Column("weighted_amount", Amount(), nullable=False),
+        )
+        live = open_totals.c.count > 0
+        Index(
+            f"{open_totals.name}_live",
+            open_totals.c.owner,
+            open_totals.c.stage,
+            open_totals.c.month,
+            open_totals.c.currency,
+            open_totals.c.count,
+            open_totals.c.amount,
+            open_totals.c.weighted_amount,
+            sqlite_where=live,
+            postgresql_where=live,
+        )
         # What was won and lost, added up as opportunities close (per owner, so that the
-        # pipeline of one owner is as cheap): the open ones are few at any time, the closed
-        # ones grow with the years, and the pipeline should not add them all up when asked.
+        # pipeline of one owner is as cheap): the closed ones grow with the years, and the
+        # pipeline should not add them all up when asked.
         self.table(
             "closed",
             Column("stage", String(20), primary_key=True),
@@ -90,7 +119,7 @@ class Opportunities(Projection):
         )
         match event:
             case Opportunity.Opened():
-                batch.insert(
+                row = batch.insert(
                     opportunities,
                     id=key,
                     customer_id=event.customer_id,
@@ -111,16 +140,21 @@ class Opportunities(Projection):
                     amount_event=name,
                     **stamp,
                 )
+                self._add_open(batch, row, 1)
             case Opportunity.StageChanged():
                 row = batch.get(opportunities, key)
-                batch.update(
+                if row is None:
+                    return
+                self._add_open(batch, row, -1)
+                row = batch.update(
                     opportunities,
                     key,
                     stage=event.stage,
                     probability=event.probability,
-                    weighted_amount=weigh(row["amount"], event.probability) if row else 0,
+                    weighted_amount=weigh(row["amount"], event.probability),
                     **stamp,
                 )
+                self._add_open(batch, row, 1)
             case Opportunity.Won():
                 self._close(
                     batch,
@@ -148,10 +182,40 @@ class Opportunities(Projection):
         if row is None:
             return
         # (Only an open opportunity can be won or lost: domain/crm/opportunities.py.)
+        self._add_open(batch, row, -1)
         amount = row["amount"]
         weighted = amount if stage == Stage.WON.value else Decimal(0)
         batch.update(opportunities, key, stage=stage, weighted_amount=weighted, **values)
         self._add_closed(batch, {**row, "stage": stage, "weighted_amount": weighted})
+
+    def _add_open(self, batch: Batch, row: dict[str, Any] | None, sign: int) -> None:
+        """Add an open opportunity's figures to (sign 1) or take them from (sign -1) the open
+        totals of its stage, owner, expected-close month and currency."""
+        if row is None:
+            return
+        totals = self["open"]
+        key = (row["stage"], row["owner"], row["expected_close_month"] or "", row["currency"])
+        amount, weighted = sign * row["amount"], sign * row["weighted_amount"]
+        total = batch.get(totals, key)
+        if total is None:
+            batch.insert(
+                totals,
+                stage=key[0],
+                owner=key[1],
+                month=key[2],
+                currency=key[3],
+                count=sign,
+                amount=amount,
+                weighted_amount=weighted,
+            )
+        else:
+            batch.update(
+                totals,
+                key,
+                count=total["count"] + sign,
+                amount=total["amount"] + amount,
+                weighted_amount=total["weighted_amount"] + weighted,
+            )
 
     def _add_closed(self, batch: Batch, row: dict[str, Any]) -> None:
         closed = self["closed"]
@@ -181,41 +245,52 @@ class Opportunities(Projection):
     ) -> dict[str, Any]:
         """Open opportunities per stage, per owner and per expected-close month (count, amount,
         probability-weighted amount), each per currency; and what was won and lost."""
-        o = self["opportunities"]
-        amount = func.sum(o.c.amount).label("amount")
-        weighted = func.sum(o.c.weighted_amount).label("weighted")
+        t = self["open"]
+        query = select(
+            t.c.stage,
+            t.c.owner,
+            t.c.month,
+            t.c.currency,
+            t.c.count,
+            t.c.amount,
+            t.c.weighted_amount,
+        ).where(t.c.count > 0)
+        if owner is not None:
+            query = query.where(t.c.owner == owner)
+        rows = conn.execute(query).all()
 
-        def grouped(*keys: Any, stages: tuple[Stage, ...] = OPEN_STAGES) -> list[dict[str, Any]]:
-            query = (
-                select(*keys, o.c.currency, func.count(), amount, weighted)
-                .where(o.c.stage.in_([s.value for s in stages]))
-                .group_by(*keys, o.c.currency)
-                .order_by(*keys, o.c.currency)
-            )
-            if owner is not None:
-                query = query.where(o.c.owner == owner)
-            out = []
-            for row in conn.execute(query).all():
-                *names, currency, count, total, weight = row
-                item = {k.name: v for k, v in zip(keys, names, strict=True)}
-                item.update(
-                    currency=currency,
-                    count=count,
-                    amount=str(total),
-                    weighted_amount=str(weight),
-                )
-                out.append(item)
-            return out
+        def grouped(field: str, of: Any) -> list[dict[str, Any]]:
+            sums: dict[tuple[Any, str], list[Any]] = {}
+            for r in rows:
+                total = sums.setdefault((of(r), r.currency), [0, Decimal(0), Decimal(0)])
+                total[0] += r.count
+                total[1] += r.amount
+                total[2] += r.weighted_amount
+            return [
+                {
+                    field: name,
+                    "currency": currency,
+                    "count": count,
+                    "amount": str(amount),
+                    "weighted_amount": str(weighted),
+                }
+                for (name, currency), (count, amount, weighted) in sums.items()
+            ]
 
         stage_order = {s.value: i for i, s in enumerate(Stage)}
-        by_stage = sorted(grouped(o.c.stage), key=lambda r: stage_order[r["stage"]])
         answer = {
-            "by_stage": by_stage,
-            "by_owner": grouped(o.c.owner),
-            "forecast": [
-                {"month": r.pop("expected_close_month"), **r}
-                for r in grouped(o.c.expected_close_month)
-            ],
+            "by_stage": sorted(
+                grouped("stage", lambda r: r.stage),
+                key=lambda r: (stage_order[r["stage"]], r["currency"]),
+            ),
+            "by_owner": sorted(
+                grouped("owner", lambda r: r.owner), key=lambda r: (r["owner"], r["currency"])
+            ),
+            # Months in order; opportunities without an expected close last.
+            "forecast": sorted(
+                grouped("month", lambda r: r.month or None),
+                key=lambda r: (r["month"] is None, r["month"] or "", r["currency"]),
+            ),
             "closed": sorted(self._closed(conn, owner), key=lambda r: stage_order[r["stage"]]),
         }
         if explain is not None:

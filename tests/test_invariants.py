@@ -1022,6 +1022,7 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         assert set(self.services.reads.positions().values()) == {self.head()}
         self.the_ledger_balances()
         self.the_report_totals_add_up_the_lines()
+        self.the_pipeline_totals_add_up_the_opportunities()
         self.stock_is_never_negative_and_agrees()
         self.invoices_are_open_by_their_total_less_settlements()
         self.reconciliation_agrees()
@@ -1067,6 +1068,29 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
                 for side in ("debit", "credit")
             }
             assert found == dict(expected), table
+
+    def the_pipeline_totals_add_up_the_opportunities(self) -> None:
+        """The open and closed totals the pipeline reads are the sums of the opportunities."""
+        expected: dict[str, dict[tuple[Any, ...], list[Any]]] = {"open": {}, "closed": {}}
+        for o in self.rows("opportunities", "opportunities"):
+            if o["stage"] in ("won", "lost"):
+                table, key = "closed", (o["stage"], o["owner"], o["currency"])
+            else:
+                month = o["expected_close_month"] or ""
+                table, key = "open", (o["stage"], o["owner"], month, o["currency"])
+            total = expected[table].setdefault(key, [0, ZERO, ZERO])
+            total[0] += 1
+            total[1] += o["amount"]
+            total[2] += o["weighted_amount"]
+        for table, keys in (("open", 4), ("closed", 3)):
+            found = {}
+            for r in self.rows("opportunities", table):
+                figures = [r["count"], r["amount"], r["weighted_amount"]]
+                if r["count"]:
+                    found[tuple(r.values())[:keys]] = figures
+                else:  # a key whose opportunities all moved on
+                    assert figures == [0, 0, 0], r
+            assert found == expected[table], table
 
     def stock_is_never_negative_and_agrees(self) -> None:
         rows = self.rows("stock", "items")
