@@ -12,9 +12,11 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     Uuid,
     func,
+    literal_column,
     select,
 )
 
@@ -64,46 +66,25 @@ class Opportunities(Projection):
             Column("weighted_position", Integer, nullable=False),
             Column("weighted_event", String(40), nullable=False),
         )
-        # What is open, added up per stage, owner, expected-close month ('' for none) and
-        # currency as opportunities open, move and close: the pipeline reads these rows, not
-        # every open opportunity (a business that leaves deals open has more each year). A
-        # key whose opportunities all moved on keeps a row with count 0, which the partial
-        # index leaves out.
-        open_totals = self.table(
-            "open",
-            Column("stage", String(20), primary_key=True),
-            Column("owner", String(100), primary_key=True),
-            Column("month", String(7), primary_key=True),
-            Column("currency", String(3), primary_key=True),
-            Column("count", Integer, nullable=False),
-            Column("amount", Amount(), nullable=False),
-            Column("weighted_amount", Amount(), nullable=False),
-        )
-        live = open_totals.c.count > 0
+        # What is open, added up as opportunities open, move and close: the pipeline reads
+        # these rows, not every open opportunity (a business that leaves deals open has more
+        # of them each year). Per stage, owner and currency (a handful of rows), and per
+        # expected-close month ('' for none), currency and owner for the forecast; a month
+        # whose deals all moved on keeps a row with count 0, which the partial index leaves
+        # out.
+        self.table("open", *_totals_columns("stage", "owner", "currency"))
+        forecast = self.table("forecast", *_totals_columns("month", "currency", "owner"))
+        live = forecast.c.count > LIVE
         Index(
-            f"{open_totals.name}_live",
-            open_totals.c.owner,
-            open_totals.c.stage,
-            open_totals.c.month,
-            open_totals.c.currency,
-            open_totals.c.count,
-            open_totals.c.amount,
-            open_totals.c.weighted_amount,
+            f"{forecast.name}_live",
+            *(forecast.c[name] for name in ("month", "currency", "owner", *TOTALS)),
             sqlite_where=live,
             postgresql_where=live,
         )
         # What was won and lost, added up as opportunities close (per owner, so that the
         # pipeline of one owner is as cheap): the closed ones grow with the years, and the
         # pipeline should not add them all up when asked.
-        self.table(
-            "closed",
-            Column("stage", String(20), primary_key=True),
-            Column("owner", String(100), primary_key=True),
-            Column("currency", String(3), primary_key=True),
-            Column("count", Integer, nullable=False),
-            Column("amount", Amount(), nullable=False),
-            Column("weighted_amount", Amount(), nullable=False),
-        )
+        self.table("closed", *_totals_columns("stage", "owner", "currency"))
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         opportunities = self["opportunities"]
@@ -190,82 +171,40 @@ class Opportunities(Projection):
 
     def _add_open(self, batch: Batch, row: dict[str, Any] | None, sign: int) -> None:
         """Add an open opportunity's figures to (sign 1) or take them from (sign -1) the open
-        totals of its stage, owner, expected-close month and currency."""
+        totals of its stage and of its expected-close month."""
         if row is None:
             return
-        totals = self["open"]
-        key = (row["stage"], row["owner"], row["expected_close_month"] or "", row["currency"])
-        amount, weighted = sign * row["amount"], sign * row["weighted_amount"]
-        total = batch.get(totals, key)
-        if total is None:
-            batch.insert(
-                totals,
-                stage=key[0],
-                owner=key[1],
-                month=key[2],
-                currency=key[3],
-                count=sign,
-                amount=amount,
-                weighted_amount=weighted,
-            )
-        else:
-            batch.update(
-                totals,
-                key,
-                count=total["count"] + sign,
-                amount=total["amount"] + amount,
-                weighted_amount=total["weighted_amount"] + weighted,
-            )
+        owner, currency = row["owner"], row["currency"]
+        month = row["expected_close_month"] or ""
+        moved = (sign, sign * row["amount"], sign * row["weighted_amount"])
+        _add(batch, self["open"], (row["stage"], owner, currency), moved)
+        _add(batch, self["forecast"], (month, currency, owner), moved)
 
     def _add_closed(self, batch: Batch, row: dict[str, Any]) -> None:
-        closed = self["closed"]
-        key = (row["stage"], row["owner"], row["currency"])
-        total = batch.get(closed, key)
-        if total is None:
-            batch.insert(
-                closed,
-                stage=key[0],
-                owner=key[1],
-                currency=key[2],
-                count=1,
-                amount=row["amount"],
-                weighted_amount=row["weighted_amount"],
-            )
-        else:
-            batch.update(
-                closed,
-                key,
-                count=total["count"] + 1,
-                amount=total["amount"] + row["amount"],
-                weighted_amount=total["weighted_amount"] + row["weighted_amount"],
-            )
+        moved = (1, row["amount"], row["weighted_amount"])
+        _add(batch, self["closed"], (row["stage"], row["owner"], row["currency"]), moved)
 
     def pipeline(
         self, conn: Connection, owner: str | None = None, *, explain: Explanation | None = None
     ) -> dict[str, Any]:
         """Open opportunities per stage, per owner and per expected-close month (count, amount,
         probability-weighted amount), each per currency; and what was won and lost."""
-        t = self["open"]
-        query = select(
-            t.c.stage,
-            t.c.owner,
-            t.c.month,
-            t.c.currency,
-            t.c.count,
-            t.c.amount,
-            t.c.weighted_amount,
-        ).where(t.c.count > 0)
-        if owner is not None:
-            query = query.where(t.c.owner == owner)
-        rows = conn.execute(query).all()
 
-        def grouped(field: str, of: Any) -> list[dict[str, Any]]:
-            sums: dict[tuple[Any, str], list[Any]] = {}
-            for r in rows:
-                total = sums.setdefault((of(r), r.currency), [0, Decimal(0), Decimal(0)])
-                total[0] += r.count
-                total[1] += r.amount
-                total[2] += r.weighted_amount
+        def grouped(field: str, t: Table) -> list[dict[str, Any]]:
+            key = t.c[field]
+            query = (
+                select(
+                    key,
+                    t.c.currency,
+                    func.sum(t.c.count),
+                    func.sum(t.c.amount),
+                    func.sum(t.c.weighted_amount),
+                )
+                .where(t.c.count > LIVE)
+                .group_by(key, t.c.currency)
+            )
+            if owner is not None:
+                query = query.where(t.c.owner == owner)
             return [
                 {
                     field: name,
@@ -274,21 +213,21 @@ class Opportunities(Projection):
                     "amount": str(amount),
                     "weighted_amount": str(weighted),
                 }
-                for (name, currency), (count, amount, weighted) in sums.items()
+                for name, currency, count, amount, weighted in conn.execute(query).all()
             ]
 
         stage_order = {s.value: i for i, s in enumerate(Stage)}
         answer = {
             "by_stage": sorted(
-                grouped("stage", lambda r: r.stage),
+                grouped("stage", self["open"]),
                 key=lambda r: (stage_order[r["stage"]], r["currency"]),
             ),
             "by_owner": sorted(
-                grouped("owner", lambda r: r.owner), key=lambda r: (r["owner"], r["currency"])
+                grouped("owner", self["open"]), key=lambda r: (r["owner"], r["currency"])
             ),
             # Months in order; opportunities without an expected close last.
             "forecast": sorted(
-                grouped("month", lambda r: r.month or None),
+                ({**r, "month": r["month"] or None} for r in grouped("month", self["forecast"])),
                 key=lambda r: (r["month"] is None, r["month"] or "", r["currency"]),
             ),
             "closed": sorted(self._closed(conn, owner), key=lambda r: stage_order[r["stage"]]),
@@ -377,6 +316,36 @@ class Opportunities(Projection):
                         for r in group
                     ],
                 )
+
+
+# The figures every totals table keeps, and the count of a key with something open (a literal,
+# so that the databases see the partial index applies).
+TOTALS = ("count", "amount", "weighted_amount")
+LIVE = literal_column("0")
+KEY_LENGTHS = {"stage": 20, "owner": 100, "month": 7, "currency": 3}
+
+
+def _totals_columns(*key: str) -> list[Column[Any]]:
+    return [
+        *(Column(name, String(KEY_LENGTHS[name]), primary_key=True) for name in key),
+        Column("count", Integer, nullable=False),
+        Column("amount", Amount(), nullable=False),
+        Column("weighted_amount", Amount(), nullable=False),
+    ]
+
+
+def _add(batch: Batch, table: Table, key: tuple[str, ...], moved: tuple[Any, ...]) -> None:
+    """Add `moved` (count, amount, weighted amount) to the totals row of `key`."""
+    total = batch.get(table, key)
+    if total is None:
+        names = [c.name for c in table.primary_key.columns]
+        batch.insert(
+            table, **dict(zip(names, key, strict=True)), **dict(zip(TOTALS, moved, strict=True))
+        )
+    else:
+        batch.update(
+            table, key, **{name: total[name] + m for name, m in zip(TOTALS, moved, strict=True)}
+        )
 
 
 def weigh(amount: Decimal, probability: Decimal) -> Decimal:

@@ -1070,27 +1070,34 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
             assert found == dict(expected), table
 
     def the_pipeline_totals_add_up_the_opportunities(self) -> None:
-        """The open and closed totals the pipeline reads are the sums of the opportunities."""
-        expected: dict[str, dict[tuple[Any, ...], list[Any]]] = {"open": {}, "closed": {}}
+        """The open, forecast and closed totals the pipeline reads are the sums of the
+        opportunities."""
+        expected: dict[str, dict[tuple[Any, ...], list[Any]]] = {
+            "open": {},
+            "forecast": {},
+            "closed": {},
+        }
         for o in self.rows("opportunities", "opportunities"):
+            owner, currency = o["owner"], o["currency"]
             if o["stage"] in ("won", "lost"):
-                table, key = "closed", (o["stage"], o["owner"], o["currency"])
+                keys = {"closed": (o["stage"], owner, currency)}
             else:
                 month = o["expected_close_month"] or ""
-                table, key = "open", (o["stage"], o["owner"], month, o["currency"])
-            total = expected[table].setdefault(key, [0, ZERO, ZERO])
-            total[0] += 1
-            total[1] += o["amount"]
-            total[2] += o["weighted_amount"]
-        for table, keys in (("open", 4), ("closed", 3)):
+                keys = {"open": (o["stage"], owner, currency), "forecast": (month, currency, owner)}
+            for table, key in keys.items():
+                total = expected[table].setdefault(key, [0, ZERO, ZERO])
+                total[0] += 1
+                total[1] += o["amount"]
+                total[2] += o["weighted_amount"]
+        for table, totals in expected.items():
             found = {}
             for r in self.rows("opportunities", table):
                 figures = [r["count"], r["amount"], r["weighted_amount"]]
                 if r["count"]:
-                    found[tuple(r.values())[:keys]] = figures
+                    found[tuple(r.values())[:3]] = figures
                 else:  # a key whose opportunities all moved on
                     assert figures == [0, 0, 0], r
-            assert found == expected[table], table
+            assert found == totals, table
 
     def stock_is_never_negative_and_agrees(self) -> None:
         rows = self.rows("stock", "items")
