@@ -1053,7 +1053,8 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         assert balance[chart.role("receivables")] == owed - credit
 
     def the_report_totals_add_up_the_lines(self) -> None:
-        """The day and month totals the reports read are the sums of the journal lines."""
+        """The day, month and party-month totals the reports read are the sums of the journal
+        lines."""
         days: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
         months: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
         for line in self.rows("ledger", "lines"):
@@ -1068,6 +1069,18 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
                 for side in ("debit", "credit")
             }
             assert found == dict(expected), table
+        # Per party and account, per month: the statement's opening balances.
+        parties: dict[tuple[Any, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        for line in self.rows("ledger", "lines"):
+            if line["party_id"] is not None:
+                key = (line["party_id"], line["account"], line["entry_date"].replace(day=1))
+                parties[key][0] += line["debit"]
+                parties[key][1] += line["credit"]
+        found_parties = {
+            (r["party_id"], r["account"], r["month"]): [r["debit"], r["credit"]]
+            for r in self.rows("ledger", "party_months")
+        }
+        assert found_parties == dict(parties), "party_months"
 
     def the_pipeline_totals_add_up_the_opportunities(self) -> None:
         """The open, forecast and closed totals the pipeline reads are the sums of the
