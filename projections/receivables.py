@@ -369,12 +369,9 @@ def cash_flow(
         key = (period_start(day, interval), account)
         moved[key] = moved[key] + Totals(from_cents(debit), from_cents(credit))
     expected: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    overdue = ZERO
-    for due, owed in invoices.owed_by_due_date(conn, date_to):
-        if due < date_from:
-            overdue += owed
-        else:
-            expected[period_start(due, interval)] += owed
+    overdue, owed_by_day = invoices.owed_by_due_date(conn, date_from, date_to)
+    for due, owed in owed_by_day:
+        expected[period_start(due, interval)] += owed
 
     rows = []
     total_in = total_out = total_expected = ZERO
