@@ -150,14 +150,16 @@ def balance_before(
     carried = carried.where(
         totals.c.party_id == party_id, totals.c.account.in_(accounts), totals.c.month < month
     )
-    edge = select(cents(lines.c.debit).label("debit"), cents(lines.c.credit).label("credit"))
-    edge = edge.where(
-        lines.c.party_id == party_id,
-        lines.c.entry_date >= month,
-        lines.c.entry_date < day,
-        lines.c.account.in_(accounts),
-    )
-    moved = union_all(carried, edge).subquery()
+    if day > month:  # the days of its month before it, from the lines
+        edge = select(cents(lines.c.debit).label("debit"), cents(lines.c.credit).label("credit"))
+        edge = edge.where(
+            lines.c.party_id == party_id,
+            lines.c.entry_date >= month,
+            lines.c.entry_date < day,
+            lines.c.account.in_(accounts),
+        )
+        carried = union_all(carried, edge)
+    moved = carried.subquery()
     debit, credit = conn.execute(select(func.sum(moved.c.debit), func.sum(moved.c.credit))).one()
     return from_cents(debit) - from_cents(credit)
 
