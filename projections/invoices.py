@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    case,
+    func,
     select,
 )
 
@@ -253,13 +255,26 @@ class Invoices(Projection):
 
     # -- queries -------------------------------------------------------------------------------
 
-    def owed_by_due_date(self, conn: Connection, until: date) -> list[tuple[date, Decimal]]:
-        """What the invoices open now still owe, per due date up to `until` (a row a day)."""
+    def owed_by_due_date(
+        self, conn: Connection, since: date, until: date
+    ) -> tuple[Decimal, list[tuple[date, Decimal]]]:
+        """What the invoices open now still owe: due before `since` in one sum (added up by
+        the database, however many days of overdue invoices there are), and per due date from
+        `since` to `until` (a row a day)."""
         table = self["open_by_due_date"]
-        query = select(table.c.due_date, table.c.open_amount).where(
-            table.c.due_date <= until, table.c.open_amount != 0
+        day = case((table.c.due_date < since, None), else_=table.c.due_date).label("day")
+        query = (
+            select(day, func.sum(table.c.open_amount))
+            .where(table.c.due_date <= until, table.c.open_amount != 0)
+            .group_by(day)
         )
-        return [(due, amount) for due, amount in conn.execute(query).all()]
+        overdue, owed = ZERO, []
+        for due, amount in conn.execute(query).all():
+            if due is None:
+                overdue = amount
+            else:
+                owed.append((due, amount))
+        return overdue, owed
 
     def open_as_of(
         self, conn: Connection, as_of: date | None = None, customer_id: UUID | None = None

@@ -35,7 +35,7 @@ from projections.types import Amount
 
 class Ledger(Projection):
     name = "ledger"
-    version = 2
+    version = 3
     handles = (JournalEntry.Posted, Invoice.Issued)
 
     def define_tables(self) -> None:
@@ -74,6 +74,16 @@ class Ledger(Projection):
         days = self.table("days", *_totals_columns("day"))
         months = self.table("months", *_totals_columns("month"))
         lines.info[TOTALS] = (days, months)
+        # Per party, account and month: what a statement's opening balance is carried from
+        # (the lines of the months before its first, added up as they were posted).
+        lines.info[PARTY_TOTALS] = self.table(
+            "party_months",
+            Column("party_id", Uuid, primary_key=True),
+            Column("account", String(20), primary_key=True),
+            Column("month", Date, primary_key=True),
+            Column("debit", Amount(), nullable=False),
+            Column("credit", Amount(), nullable=False),
+        )
         # Due dates are facts of the invoice, not of its journal entry: kept apart and joined
         # at query time, so nothing depends on which of the two events came first.
         self.table(
@@ -123,6 +133,7 @@ class Ledger(Projection):
                 memo=line.get("memo"),
             )
         self._add_up(event.entry_date, event.source_kind, event.lines, batch)
+        self._add_up_parties(event.entry_date, event.lines, batch)
 
     def _add_up(
         self, day: date, source_kind: str, lines: list[dict[str, Any]], batch: Batch
@@ -151,8 +162,35 @@ class Ledger(Projection):
                         table, key, debit=row["debit"] + debit, credit=row["credit"] + credit
                     )
 
+    def _add_up_parties(self, day: date, lines: list[dict[str, Any]], batch: Batch) -> None:
+        """Add an entry's debits and credits on a party to the party's month totals."""
+        table, month = self["party_months"], day.replace(day=1)
+        for line in lines:
+            party = line.get("party_id")
+            if party is None:
+                continue
+            key = (party, line["account"], month)
+            row = batch.get(table, key)
+            if row is None:
+                batch.insert(
+                    table,
+                    party_id=party,
+                    account=line["account"],
+                    month=month,
+                    debit=line["debit"],
+                    credit=line["credit"],
+                )
+            else:
+                batch.update(
+                    table,
+                    key,
+                    debit=row["debit"] + line["debit"],
+                    credit=row["credit"] + line["credit"],
+                )
+
 
 TOTALS = "tekil.ledger_totals"
+PARTY_TOTALS = "tekil.ledger_party_totals"
 
 
 def _totals_columns(period: str) -> list[Column[Any]]:
@@ -169,6 +207,12 @@ def totals_tables(lines: Table) -> tuple[Table, Table]:
     """The per-day and per-month totals kept beside these lines (by the same build)."""
     days, months = lines.info[TOTALS]
     return days, months
+
+
+def party_totals_table(lines: Table) -> Table:
+    """The per-party, per-account, per-month totals kept beside these lines."""
+    table: Table = lines.info[PARTY_TOTALS]
+    return table
 
 
 # -- the lines behind a figure (drill-down) ---------------------------------------------------

@@ -9,11 +9,14 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Index,
     Integer,
     String,
+    Table,
     Text,
     Uuid,
     func,
+    literal_column,
     select,
 )
 
@@ -26,7 +29,7 @@ from projections.types import Amount, Percent, UtcDateTime
 
 class Opportunities(Projection):
     name = "opportunities"
-    version = 3
+    version = 4
     handles = (
         Opportunity.Opened,
         Opportunity.StageChanged,
@@ -63,18 +66,25 @@ class Opportunities(Projection):
             Column("weighted_position", Integer, nullable=False),
             Column("weighted_event", String(40), nullable=False),
         )
-        # What was won and lost, added up as opportunities close (per owner, so that the
-        # pipeline of one owner is as cheap): the open ones are few at any time, the closed
-        # ones grow with the years, and the pipeline should not add them all up when asked.
-        self.table(
-            "closed",
-            Column("stage", String(20), primary_key=True),
-            Column("owner", String(100), primary_key=True),
-            Column("currency", String(3), primary_key=True),
-            Column("count", Integer, nullable=False),
-            Column("amount", Amount(), nullable=False),
-            Column("weighted_amount", Amount(), nullable=False),
+        # What is open, added up as opportunities open, move and close: the pipeline reads
+        # these rows, not every open opportunity (a business that leaves deals open has more
+        # of them each year). Per stage, owner and currency (a handful of rows), and per
+        # expected-close month ('' for none), currency and owner for the forecast; a month
+        # whose deals all moved on keeps a row with count 0, which the partial index leaves
+        # out.
+        self.table("open", *_totals_columns("stage", "owner", "currency"))
+        forecast = self.table("forecast", *_totals_columns("month", "currency", "owner"))
+        live = forecast.c.count > LIVE
+        Index(
+            f"{forecast.name}_live",
+            *(forecast.c[name] for name in ("month", "currency", "owner", *TOTALS)),
+            sqlite_where=live,
+            postgresql_where=live,
         )
+        # What was won and lost, added up as opportunities close (per owner, so that the
+        # pipeline of one owner is as cheap): the closed ones grow with the years, and the
+        # pipeline should not add them all up when asked.
+        self.table("closed", *_totals_columns("stage", "owner", "currency"))
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         opportunities = self["opportunities"]
@@ -90,7 +100,7 @@ class Opportunities(Projection):
         )
         match event:
             case Opportunity.Opened():
-                batch.insert(
+                row = batch.insert(
                     opportunities,
                     id=key,
                     customer_id=event.customer_id,
@@ -111,16 +121,21 @@ class Opportunities(Projection):
                     amount_event=name,
                     **stamp,
                 )
+                self._add_open(batch, row, 1)
             case Opportunity.StageChanged():
                 row = batch.get(opportunities, key)
-                batch.update(
+                if row is None:
+                    return
+                self._add_open(batch, row, -1)
+                row = batch.update(
                     opportunities,
                     key,
                     stage=event.stage,
                     probability=event.probability,
-                    weighted_amount=weigh(row["amount"], event.probability) if row else 0,
+                    weighted_amount=weigh(row["amount"], event.probability),
                     **stamp,
                 )
+                self._add_open(batch, row, 1)
             case Opportunity.Won():
                 self._close(
                     batch,
@@ -148,74 +163,73 @@ class Opportunities(Projection):
         if row is None:
             return
         # (Only an open opportunity can be won or lost: domain/crm/opportunities.py.)
+        self._add_open(batch, row, -1)
         amount = row["amount"]
         weighted = amount if stage == Stage.WON.value else Decimal(0)
         batch.update(opportunities, key, stage=stage, weighted_amount=weighted, **values)
         self._add_closed(batch, {**row, "stage": stage, "weighted_amount": weighted})
 
+    def _add_open(self, batch: Batch, row: dict[str, Any] | None, sign: int) -> None:
+        """Add an open opportunity's figures to (sign 1) or take them from (sign -1) the open
+        totals of its stage and of its expected-close month."""
+        if row is None:
+            return
+        owner, currency = row["owner"], row["currency"]
+        month = row["expected_close_month"] or ""
+        moved = (sign, sign * row["amount"], sign * row["weighted_amount"])
+        _add(batch, self["open"], (row["stage"], owner, currency), moved)
+        _add(batch, self["forecast"], (month, currency, owner), moved)
+
     def _add_closed(self, batch: Batch, row: dict[str, Any]) -> None:
-        closed = self["closed"]
-        key = (row["stage"], row["owner"], row["currency"])
-        total = batch.get(closed, key)
-        if total is None:
-            batch.insert(
-                closed,
-                stage=key[0],
-                owner=key[1],
-                currency=key[2],
-                count=1,
-                amount=row["amount"],
-                weighted_amount=row["weighted_amount"],
-            )
-        else:
-            batch.update(
-                closed,
-                key,
-                count=total["count"] + 1,
-                amount=total["amount"] + row["amount"],
-                weighted_amount=total["weighted_amount"] + row["weighted_amount"],
-            )
+        moved = (1, row["amount"], row["weighted_amount"])
+        _add(batch, self["closed"], (row["stage"], row["owner"], row["currency"]), moved)
 
     def pipeline(
         self, conn: Connection, owner: str | None = None, *, explain: Explanation | None = None
     ) -> dict[str, Any]:
         """Open opportunities per stage, per owner and per expected-close month (count, amount,
         probability-weighted amount), each per currency; and what was won and lost."""
-        o = self["opportunities"]
-        amount = func.sum(o.c.amount).label("amount")
-        weighted = func.sum(o.c.weighted_amount).label("weighted")
 
-        def grouped(*keys: Any, stages: tuple[Stage, ...] = OPEN_STAGES) -> list[dict[str, Any]]:
+        def grouped(field: str, t: Table) -> list[dict[str, Any]]:
+            key = t.c[field]
             query = (
-                select(*keys, o.c.currency, func.count(), amount, weighted)
-                .where(o.c.stage.in_([s.value for s in stages]))
-                .group_by(*keys, o.c.currency)
-                .order_by(*keys, o.c.currency)
+                select(
+                    key,
+                    t.c.currency,
+                    func.sum(t.c.count),
+                    func.sum(t.c.amount),
+                    func.sum(t.c.weighted_amount),
+                )
+                .where(t.c.count > LIVE)
+                .group_by(key, t.c.currency)
             )
             if owner is not None:
-                query = query.where(o.c.owner == owner)
-            out = []
-            for row in conn.execute(query).all():
-                *names, currency, count, total, weight = row
-                item = {k.name: v for k, v in zip(keys, names, strict=True)}
-                item.update(
-                    currency=currency,
-                    count=count,
-                    amount=str(total),
-                    weighted_amount=str(weight),
-                )
-                out.append(item)
-            return out
+                query = query.where(t.c.owner == owner)
+            return [
+                {
+                    field: name,
+                    "currency": currency,
+                    "count": count,
+                    "amount": str(amount),
+                    "weighted_amount": str(weighted),
+                }
+                for name, currency, count, amount, weighted in conn.execute(query).all()
+            ]
 
         stage_order = {s.value: i for i, s in enumerate(Stage)}
-        by_stage = sorted(grouped(o.c.stage), key=lambda r: stage_order[r["stage"]])
         answer = {
-            "by_stage": by_stage,
-            "by_owner": grouped(o.c.owner),
-            "forecast": [
-                {"month": r.pop("expected_close_month"), **r}
-                for r in grouped(o.c.expected_close_month)
-            ],
+            "by_stage": sorted(
+                grouped("stage", self["open"]),
+                key=lambda r: (stage_order[r["stage"]], r["currency"]),
+            ),
+            "by_owner": sorted(
+                grouped("owner", self["open"]), key=lambda r: (r["owner"], r["currency"])
+            ),
+            # Months in order; opportunities without an expected close last.
+            "forecast": sorted(
+                ({**r, "month": r["month"] or None} for r in grouped("month", self["forecast"])),
+                key=lambda r: (r["month"] is None, r["month"] or "", r["currency"]),
+            ),
             "closed": sorted(self._closed(conn, owner), key=lambda r: stage_order[r["stage"]]),
         }
         if explain is not None:
@@ -302,6 +316,36 @@ class Opportunities(Projection):
                         for r in group
                     ],
                 )
+
+
+# The figures every totals table keeps, and the count of a key with something open (a literal,
+# so that the databases see the partial index applies).
+TOTALS = ("count", "amount", "weighted_amount")
+LIVE = literal_column("0")
+KEY_LENGTHS = {"stage": 20, "owner": 100, "month": 7, "currency": 3}
+
+
+def _totals_columns(*key: str) -> list[Column[Any]]:
+    return [
+        *(Column(name, String(KEY_LENGTHS[name]), primary_key=True) for name in key),
+        Column("count", Integer, nullable=False),
+        Column("amount", Amount(), nullable=False),
+        Column("weighted_amount", Amount(), nullable=False),
+    ]
+
+
+def _add(batch: Batch, table: Table, key: tuple[str, ...], moved: tuple[Any, ...]) -> None:
+    """Add `moved` (count, amount, weighted amount) to the totals row of `key`."""
+    total = batch.get(table, key)
+    if total is None:
+        names = [c.name for c in table.primary_key.columns]
+        batch.insert(
+            table, **dict(zip(names, key, strict=True)), **dict(zip(TOTALS, moved, strict=True))
+        )
+    else:
+        batch.update(
+            table, key, **{name: total[name] + m for name, m in zip(TOTALS, moved, strict=True)}
+        )
 
 
 def weigh(amount: Decimal, probability: Decimal) -> Decimal:

@@ -47,7 +47,7 @@ SHIPPED = event_name(Shipment.Dispatched)
 
 class Profitability(Projection):
     name = "profitability"
-    version = 3
+    version = 4
     handles = (SalesOrder.Placed, Invoice.Issued, Shipment.Dispatched)
 
     def define_tables(self) -> None:
@@ -87,6 +87,9 @@ class Profitability(Projection):
         )
         self.table("days", *_totals_columns("day"))
         self.table("months", *_totals_columns("month"))
+        # Since the beginning: what a report without a period reads (one row per customer or
+        # product, where the months would be one per month of the history).
+        self.table("ever", *_totals_columns())
         self.table(
             "skus",
             Column("product_id", Uuid, primary_key=True),
@@ -161,14 +164,18 @@ class Profitability(Projection):
                 batch.insert(self["skus"], product_id=line["product_id"], sku=line["sku"])
         quantity_of = "invoiced" if side == "revenue" else "shipped"
         month = day.replace(day=1)
-        for table, period, when in ((self["days"], "day", day), (self["months"], "month", month)):
+        for table, period, when in (
+            (self["days"], "day", day),
+            (self["months"], "month", month),
+            (self["ever"], None, None),
+        ):
             for (kind, group_id), (total, quantity) in moved.items():
-                key = (kind, when, group_id)
+                key = (kind, group_id) if period is None else (kind, when, group_id)
                 row = batch.get(table, key)
                 if row is None:
                     row = batch.insert(
                         table,
-                        **{period: when},
+                        **({} if period is None else {period: when}),
                         kind=kind,
                         group_id=group_id,
                         revenue=ZERO,
@@ -298,19 +305,23 @@ class Profitability(Projection):
         self, conn: Connection, by: str, date_from: date | None, date_to: date | None
     ) -> tuple[dict[Any, tuple[Decimal, Decimal]], dict[Any, tuple[Decimal, Decimal]]]:
         """Revenue and cost, each (amount, quantity), per customer or product: whole months
-        from the monthly totals, the days of the edge months from the daily ones. A group
+        from the monthly totals, the days of the edge months from the daily ones, or, for no
+        period at all, the totals since the beginning. A group
         with cost only shows zero revenue, as it would with no revenue lines."""
-        day_spans, month_span = split_into_months(date_from, date_to)
-        days, months = self["days"], self["months"]
-        parts = []
-        if day_spans:
-            within = or_(*(days.c.day.between(a, b) for a, b in day_spans))
-            parts.append(_totals_query(days, by, within))
-        if month_span is not None:
-            first, last = month_span
-            where = [months.c.month >= first] if first is not None else []
-            where += [months.c.month <= last] if last is not None else []
-            parts.append(_totals_query(months, by, *where))
+        if date_from is None and date_to is None:  # since the beginning: a row per group
+            parts = [_totals_query(self["ever"], by)]
+        else:
+            day_spans, month_span = split_into_months(date_from, date_to)
+            days, months = self["days"], self["months"]
+            parts = []
+            if day_spans:
+                within = or_(*(days.c.day.between(a, b) for a, b in day_spans))
+                parts.append(_totals_query(days, by, within))
+            if month_span is not None:
+                first, last = month_span
+                where = [months.c.month >= first] if first is not None else []
+                where += [months.c.month <= last] if last is not None else []
+                parts.append(_totals_query(months, by, *where))
         if not parts:
             return {}, {}
         moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
@@ -336,11 +347,11 @@ class Profitability(Projection):
         return {row.product_id: row.sku for row in conn.execute(select(skus))}
 
 
-def _totals_columns(period: str) -> list[Column[Any]]:
+def _totals_columns(period: str | None = None) -> list[Column[Any]]:
     return [
         # Kind first: a report reads one kind's rows, as one range of the key.
         Column("kind", String(10), primary_key=True),  # customer or product
-        Column(period, Date, primary_key=True),
+        *([Column(period, Date, primary_key=True)] if period else []),
         Column("group_id", Uuid, primary_key=True),
         Column("revenue", Amount(), nullable=False),
         Column("invoiced", Quantity(), nullable=False),

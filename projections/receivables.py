@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, func, select, union_all
 
 from domain.ledger.chart import Chart
 from domain.values import ZERO
@@ -24,7 +24,14 @@ from projections.financial import (
     period,
 )
 from projections.invoices import AGING_BUCKETS, Invoices, aging_bucket
-from projections.ledger import credits, debits, journal, signed, totals_tables
+from projections.ledger import (
+    credits,
+    debits,
+    journal,
+    party_totals_table,
+    signed,
+    totals_tables,
+)
 from projections.payments import Payments
 
 # The accounts a party's current account (cari hesap) is kept on, by chart role.
@@ -62,11 +69,9 @@ def customer_statement(
     balance from its balance before `date_from`."""
     accounts = party_accounts(chart)
     mine = [lines.c.party_id == customer_id, lines.c.account.in_(accounts)]
-    balance = ZERO
-    if date_from is not None:
-        before = select(lines.c.debit, lines.c.credit).where(*mine, lines.c.entry_date < date_from)
-        for debit, credit in conn.execute(before).all():
-            balance += debit - credit
+    balance = (
+        ZERO if date_from is None else balance_before(conn, lines, accounts, customer_id, date_from)
+    )
     opening, opening_side = marked(balance)
     query = (
         select(
@@ -131,6 +136,32 @@ def customer_statement(
             in_period.append(lines.c.entry_date <= date_to)
         _explain_statement(explain, answer, earlier, journal(conn, lines, *in_period))
     return attach(answer, explain)
+
+
+def balance_before(
+    conn: Connection, lines: Table, accounts: list[str], party_id: UUID, day: date
+) -> Decimal:
+    """The party's balance (debit minus credit) on `accounts` before `day`: the month totals
+    of the months before `day`'s, and the lines of its month before it — a statement from
+    any day costs at most a month of the party's lines, however long its history."""
+    month = day.replace(day=1)
+    totals = party_totals_table(lines)
+    carried = select(cents(totals.c.debit).label("debit"), cents(totals.c.credit).label("credit"))
+    carried = carried.where(
+        totals.c.party_id == party_id, totals.c.account.in_(accounts), totals.c.month < month
+    )
+    if day > month:  # the days of its month before it, from the lines
+        edge = select(cents(lines.c.debit).label("debit"), cents(lines.c.credit).label("credit"))
+        edge = edge.where(
+            lines.c.party_id == party_id,
+            lines.c.entry_date >= month,
+            lines.c.entry_date < day,
+            lines.c.account.in_(accounts),
+        )
+        carried = union_all(carried, edge)
+    moved = carried.subquery()
+    debit, credit = conn.execute(select(func.sum(moved.c.debit), func.sum(moved.c.credit))).one()
+    return from_cents(debit) - from_cents(credit)
 
 
 def _explain_statement(
@@ -340,12 +371,9 @@ def cash_flow(
         key = (period_start(day, interval), account)
         moved[key] = moved[key] + Totals(from_cents(debit), from_cents(credit))
     expected: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    overdue = ZERO
-    for due, owed in invoices.owed_by_due_date(conn, date_to):
-        if due < date_from:
-            overdue += owed
-        else:
-            expected[period_start(due, interval)] += owed
+    overdue, owed_by_day = invoices.owed_by_due_date(conn, date_from, date_to)
+    for due, owed in owed_by_day:
+        expected[period_start(due, interval)] += owed
 
     rows = []
     total_in = total_out = total_expected = ZERO

@@ -50,12 +50,23 @@ class ReadStore:
 
     def create_indexes(self, projections: Iterable[Projection] | None = None) -> None:
         """The secondary indexes `create_tables(indexes=False)` left out (built from the rows
-        at once: cheaper than keeping them up to date row by row)."""
+        at once: cheaper than keeping them up to date row by row).
+
+        On PostgreSQL, then the statistics of the tables' rows: the planner chooses by them,
+        and autovacuum gathers them only a while after a rebuild (never where it is off).
+        Without them a customer statement at a million events took 7 ms instead of 0.3: the
+        planner, guessing, intersected the party index with the account index (55k lines)."""
+        chosen = list(projections or self.projections.values())
         with self.writer.begin() as conn:
-            for projection in projections or self.projections.values():
+            for projection in chosen:
                 for table in projection.metadata.sorted_tables:
                     for index in table.indexes:
                         index.create(conn, checkfirst=True)
+            if conn.dialect.name == "postgresql":
+                preparer = conn.dialect.identifier_preparer
+                for projection in chosen:
+                    for table in projection.metadata.sorted_tables:
+                        conn.execute(text(f"ANALYZE {preparer.format_table(table)}"))
 
     @staticmethod
     def _upgrade_tracking(conn) -> None:  # type: ignore[no-untyped-def]

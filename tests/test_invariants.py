@@ -1022,6 +1022,7 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         assert set(self.services.reads.positions().values()) == {self.head()}
         self.the_ledger_balances()
         self.the_report_totals_add_up_the_lines()
+        self.the_pipeline_totals_add_up_the_opportunities()
         self.stock_is_never_negative_and_agrees()
         self.invoices_are_open_by_their_total_less_settlements()
         self.reconciliation_agrees()
@@ -1052,7 +1053,8 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         assert balance[chart.role("receivables")] == owed - credit
 
     def the_report_totals_add_up_the_lines(self) -> None:
-        """The day and month totals the reports read are the sums of the journal lines."""
+        """The day, month and party-month totals the reports read are the sums of the journal
+        lines."""
         days: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
         months: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
         for line in self.rows("ledger", "lines"):
@@ -1067,6 +1069,48 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
                 for side in ("debit", "credit")
             }
             assert found == dict(expected), table
+        # Per party and account, per month: the statement's opening balances.
+        parties: dict[tuple[Any, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        for line in self.rows("ledger", "lines"):
+            if line["party_id"] is not None:
+                key = (line["party_id"], line["account"], line["entry_date"].replace(day=1))
+                parties[key][0] += line["debit"]
+                parties[key][1] += line["credit"]
+        found_parties = {
+            (r["party_id"], r["account"], r["month"]): [r["debit"], r["credit"]]
+            for r in self.rows("ledger", "party_months")
+        }
+        assert found_parties == dict(parties), "party_months"
+
+    def the_pipeline_totals_add_up_the_opportunities(self) -> None:
+        """The open, forecast and closed totals the pipeline reads are the sums of the
+        opportunities."""
+        expected: dict[str, dict[tuple[Any, ...], list[Any]]] = {
+            "open": {},
+            "forecast": {},
+            "closed": {},
+        }
+        for o in self.rows("opportunities", "opportunities"):
+            owner, currency = o["owner"], o["currency"]
+            if o["stage"] in ("won", "lost"):
+                keys = {"closed": (o["stage"], owner, currency)}
+            else:
+                month = o["expected_close_month"] or ""
+                keys = {"open": (o["stage"], owner, currency), "forecast": (month, currency, owner)}
+            for table, key in keys.items():
+                total = expected[table].setdefault(key, [0, ZERO, ZERO])
+                total[0] += 1
+                total[1] += o["amount"]
+                total[2] += o["weighted_amount"]
+        for table, totals in expected.items():
+            found = {}
+            for r in self.rows("opportunities", table):
+                figures = [r["count"], r["amount"], r["weighted_amount"]]
+                if r["count"]:
+                    found[tuple(r.values())[:3]] = figures
+                else:  # a key whose opportunities all moved on
+                    assert figures == [0, 0, 0], r
+            assert found == totals, table
 
     def stock_is_never_negative_and_agrees(self) -> None:
         rows = self.rows("stock", "items")

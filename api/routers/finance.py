@@ -223,9 +223,16 @@ def customer_statement(
 ) -> dict[str, Any]:
     """The current-account statement (ekstre): date, document, type, due date, debit,
     credit and running balance marked B (borçlu, owes us) or A (alacaklı, we owe), from the
-    opening balance at `from`."""
+    opening balance carried to `from`. Without `from`, the statement covers the year of `to`
+    (of today, or of the `as_of` day, without `to`) from 1 January: ask for an earlier `from`
+    to list older lines (docs/decisions/0010)."""
     name = customer_name(r, customer_id)
-    if date_from is not None and date_to is not None and date_from > date_to:
+    if date_from is None:
+        year = (
+            date_to or (r.moment.day if r.moment is not None else services.business.today())
+        ).year
+        date_from = date(year, 1, 1)
+    if date_to is not None and date_from > date_to:
         raise invalid("from", "must not be after to")
     ledger = r["ledger"]
     statement = receivables.customer_statement(

@@ -140,3 +140,55 @@ def test_what_was_won_and_lost_adds_up_per_owner_and_currency(api: Api) -> None:
         row("lost", "TRY", 1, "30000.00", "0.00"),
     ]
     assert closed("nobody") == []
+
+
+def test_open_amounts_follow_each_deal_between_stages_owners_and_months(api: Api) -> None:
+    customer = api.ok("post", "/api/customers", {"name": "Ege Mobilya Ltd."})["id"]
+
+    def open_deal(owner: str, amount: str, currency: str, close: str | None) -> str:
+        body = {"customer_id": customer, "title": amount, "amount": amount}
+        body |= {"currency": currency, "owner": owner}
+        if close:
+            body["expected_close"] = close
+        return api.ok("post", "/api/opportunities", body)["id"]
+
+    a = open_deal("elif", "1000.00", "TRY", "2027-05-10")
+    b = open_deal("elif", "3000.00", "TRY", None)
+    c = open_deal("murat", "500.00", "EUR", "2027-04-01")
+    d = open_deal("murat", "2000.00", "TRY", "2027-05-20")
+    api.ok("post", f"/api/opportunities/{a}/stage", {"stage": "proposal"})  # 50 %
+    api.ok("post", f"/api/opportunities/{b}/stage", {"stage": "negotiation"})  # 75 %
+    api.ok("post", f"/api/opportunities/{b}/stage", {"stage": "proposal"})
+    api.ok("post", f"/api/opportunities/{d}/win")
+    e = open_deal("elif", "700.00", "TRY", "2027-05-01")
+    api.ok("post", f"/api/opportunities/{e}/lose", {"reason": "price"})
+
+    def row(key: str, name: str | None, currency: str, count: int, amount: str, w: str) -> dict:
+        return {key: name, "currency": currency, "count": count, "amount": amount,
+                "weighted_amount": w}  # fmt: skip
+
+    pipeline = api.ok("get", "/api/reports/pipeline")
+    assert pipeline["by_stage"] == [
+        row("stage", "prospecting", "EUR", 1, "500.00", "50.00"),
+        row("stage", "proposal", "TRY", 2, "4000.00", "2000.00"),
+    ]
+    assert pipeline["by_owner"] == [
+        row("owner", "elif", "TRY", 2, "4000.00", "2000.00"),
+        row("owner", "murat", "EUR", 1, "500.00", "50.00"),
+    ]
+    # Months in order, the deals without an expected close last; what closed is gone.
+    assert pipeline["forecast"] == [
+        row("month", "2027-04", "EUR", 1, "500.00", "50.00"),
+        row("month", "2027-05", "TRY", 1, "1000.00", "500.00"),
+        row("month", None, "TRY", 1, "3000.00", "1500.00"),
+    ]
+    murat = api.ok("get", "/api/reports/pipeline", params={"owner": "murat"})
+    assert murat["by_stage"] == [row("stage", "prospecting", "EUR", 1, "500.00", "50.00")]
+    assert murat["closed"] == [row("stage", "won", "TRY", 1, "2000.00", "2000.00")]
+    assert api.ok("get", "/api/reports/pipeline", params={"owner": "nobody"})["by_stage"] == []
+
+    # Nothing open any more: the totals of every key are back to nothing, and none is shown.
+    for deal in (a, b, c):
+        api.ok("post", f"/api/opportunities/{deal}/lose", {"reason": "budget"})
+    pipeline = api.ok("get", "/api/reports/pipeline")
+    assert (pipeline["by_stage"], pipeline["by_owner"], pipeline["forecast"]) == ([], [], [])

@@ -10,6 +10,7 @@ from decimal import Decimal
 from click.testing import CliRunner
 from sqlalchemy import update
 
+from api.services import Services
 from replay.cli import main
 from tests.api.test_order_to_cash import Books
 from tests.conftest import Api
@@ -289,3 +290,67 @@ def test_profitability_groups_by_customer_and_product_and_sales_may_read_it(api:
     ] == [("A-1", "2", "3", "10.00"), ("B-1", "4", "4", "60.00")]
     assert sales.get("/api/reports/trial-balance").status_code == 403
     assert sales.get("/api/reports/reconciliation").status_code == 403
+
+
+def test_the_statement_covers_this_year_from_the_balance_carried_over(
+    api: Api, services: Services
+) -> None:
+    """As an ekstre is printed: without `from`, the lines of the year (of `to`, or of today)
+    from 1 January, after the balance carried from the years before; an earlier `from`
+    lists the older lines too, and the closing balance is the same either way."""
+    this_year = services.business.today().year
+    last_year = this_year - 1
+    books = stocked(api)
+    customer = books.customer()
+    order = books.order(customer, 3, ship=1)
+    books.invoice(order, on=date(last_year, 11, 10))  # 120.00
+    books.pay(customer, "50.00", date=f"{last_year}-12-05")
+    books.ship(order, 2)
+    books.invoice(order, on=date(this_year, 1, 1))  # 240.00
+
+    statement = api.ok("get", f"/api/customers/{customer}/statement")
+    assert (statement["from"], statement["to"]) == (f"{this_year}-01-01", None)
+    assert (statement["opening_balance"], statement["opening_side"]) == ("70.00", "B")
+    assert [(x["date"], x["balance"]) for x in statement["lines"]] == [
+        (f"{this_year}-01-01", "310.00")
+    ]
+    assert (statement["closing_balance"], statement["closing_side"]) == ("310.00", "B")
+
+    everything = api.ok(
+        "get", f"/api/customers/{customer}/statement", params={"from": f"{last_year}-01-01"}
+    )
+    assert everything["opening_balance"] == "0.00"
+    assert [x["balance"] for x in everything["lines"]] == ["120.00", "70.00", "310.00"]
+    assert everything["closing_balance"] == statement["closing_balance"]
+
+    last = api.ok(
+        "get", f"/api/customers/{customer}/statement", params={"to": f"{last_year}-12-31"}
+    )
+    assert (last["from"], last["opening_balance"]) == (f"{last_year}-01-01", "0.00")
+    assert [x["balance"] for x in last["lines"]] == ["120.00", "70.00"]
+
+
+def test_a_statement_from_mid_month_carries_the_month_so_far(api: Api) -> None:
+    """The opening balance adds up the months before `from` and the days of its month
+    before it; the lines of the day itself are in the statement."""
+    books = stocked(api)
+    customer = books.customer()
+    order = books.order(customer, 4, ship=1)
+    books.invoice(order, on=date(2026, 2, 27))  # 120.00
+    books.ship(order, 1)
+    books.invoice(order, on=date(2026, 3, 9))  # 120.00
+    books.pay(customer, "30.00", date="2026-03-09")
+    books.ship(order, 2)
+    books.invoice(order, on=date(2026, 3, 10))  # 240.00
+
+    def opening(day: str) -> tuple[str, str | None, int]:
+        got = api.ok("get", f"/api/customers/{customer}/statement", params={"from": day})
+        return got["opening_balance"], got["opening_side"], len(got["lines"])
+
+    assert opening("2026-02-27") == ("0.00", None, 4)
+    assert opening("2026-02-28") == ("120.00", "B", 3)
+    assert opening("2026-03-01") == ("120.00", "B", 3)
+    assert opening("2026-03-09") == ("120.00", "B", 3)
+    assert opening("2026-03-10") == ("210.00", "B", 1)
+    assert opening("2026-03-11") == ("450.00", "B", 0)
+    assert opening("2027-01-01") == ("450.00", "B", 0)
