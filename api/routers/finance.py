@@ -225,7 +225,7 @@ def customer_statement(
     credit and running balance marked B (borçlu, owes us) or A (alacaklı, we owe), from the
     opening balance carried to `from`. Without `from`, the statement covers the year of `to`
     (of today, or of the `as_of` day, without `to`) from 1 January: ask for an earlier `from`
-    to list older lines (docs/decisions/0010)."""
+    to list older lines (docs/decisions/0011)."""
     name = customer_name(r, customer_id)
     if date_from is None:
         year = (
