@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.cycle_throughput import CYCLE, SINGLE
+from projections.runner import REBUILD_BATCH
 
 SINGLE_EVENT_RATIO = 0.6  # 1: of the raw one-row-per-transaction INSERT rate
 FLAT = 1.2  # 3, 4: the largest history's p95 over the smallest's
@@ -362,7 +363,8 @@ def _section_rebuild(r: dict[str, Any], summary: list[list[str]]) -> list[str]:
         "## 5. Rebuilding every read model",
         "",
         "What `tekil projections rebuild --all` does, with its default `--jobs 2` — drop every "
-        "read model's tables, refill them from position 0 in batches of 5,000 events (on "
+        f"read model's tables, refill them from position 0 in batches of {REBUILD_BATCH:,} "
+        "events (on "
         "SQLite the audit trail in a second process beside the others), index them — started "
         "as a process of its own on a copy of each history; the rate counts every event of the "
         "log; CPU is the first process's; peak memory is each process's maximum resident set, "
