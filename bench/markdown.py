@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.cycle_throughput import CYCLE, SINGLE
+from bench.history import CUSTOMERS
 from projections.runner import REBUILD_BATCH
 
 SINGLE_EVENT_RATIO = 0.6  # 1: of the raw one-row-per-transaction INSERT rate
@@ -238,7 +239,8 @@ def _section_write_cost(r: dict[str, Any], summary: list[list[str]]) -> list[str
         "Issuing an invoice (`invoice_order`: the invoice, the number series, the order, the "
         "customer's receivables and the journal entry, in one save) through the Application on "
         "top of a history of a whole business (`replay/generator.py`'s business mix), on a "
-        "copy of the store. Orders of 50 of the history's customers (the same number at every "
+        f"copy of the store. Orders of {CUSTOMERS} of the history's customers (the same number "
+        "at every "
         "size: a customer's first invoice loads their receivables from the store, the next "
         "find them in memory) and of its products are placed, confirmed and shipped first "
         "(untimed); then each invoice is timed alone. The first "

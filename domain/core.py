@@ -114,8 +114,8 @@ def _ensure_snapshots_table(recorder: Any) -> None:
 
 class KnownSnapshots(EventStore[UUID]):
     """The snapshot store, asked only about the aggregates that have snapshots (number
-    series, receivables: domain/base.py `SNAPSHOTTED`): any other has none, and a load need
-    not spend a query (on PostgreSQL, a round trip) to learn it."""
+    series, receivables, stock items: domain/base.py `SNAPSHOTTED`): any other has none, and
+    a load need not spend a query (on PostgreSQL, a round trip) to learn it."""
 
     def get(self, originator_id: UUID, **kwargs: Any) -> Any:
         if originator_id not in SNAPSHOTTED:

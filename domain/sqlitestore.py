@@ -96,7 +96,7 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
         with self._writing:
             if self._writer is None:
                 self._connect()
-            return int(self._version.execute("PRAGMA data_version").fetchone()[0])
+            return self._data_version()
 
     def head(self) -> int | None:
         """The events table's head, read on the writing connection outside a transaction

@@ -333,6 +333,17 @@ class Batch:
             self._dirty[table][k] = None
         return row
 
+    def add_up(self, table: Table, key: dict[str, Any], **amounts: Any) -> None:
+        """A running total: add `amounts` to the row whose primary key is `key` (column →
+        value), or insert that row with them."""
+        writer = self._writers.get(table) or self._writer(table)
+        k = writer.key_of(key)
+        row = self.get(table, k)
+        if row is None:
+            self.insert(table, **key, **amounts)
+        else:
+            self.update(table, k, **{name: row[name] + value for name, value in amounts.items()})
+
     def append(self, table: Table, **values: Any) -> None:
         """Insert a row nobody will read back in this batch (ledger lines, history rows)."""
         self._appended[table].append(values)

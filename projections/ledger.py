@@ -146,47 +146,17 @@ class Ledger(Projection):
         month = day.replace(day=1)
         for table, period, when in ((self["days"], "day", day), (self["months"], "month", month)):
             for account, (debit, credit) in moved.items():
-                key = (when, account, source_kind)
-                row = batch.get(table, key)
-                if row is None:
-                    batch.insert(
-                        table,
-                        **{period: when},
-                        account=account,
-                        source_kind=source_kind,
-                        debit=debit,
-                        credit=credit,
-                    )
-                else:
-                    batch.update(
-                        table, key, debit=row["debit"] + debit, credit=row["credit"] + credit
-                    )
+                key = {period: when, "account": account, "source_kind": source_kind}
+                batch.add_up(table, key, debit=debit, credit=credit)
 
     def _add_up_parties(self, day: date, lines: list[dict[str, Any]], batch: Batch) -> None:
         """Add an entry's debits and credits on a party to the party's month totals."""
         table, month = self["party_months"], day.replace(day=1)
         for line in lines:
             party = line.get("party_id")
-            if party is None:
-                continue
-            key = (party, line["account"], month)
-            row = batch.get(table, key)
-            if row is None:
-                batch.insert(
-                    table,
-                    party_id=party,
-                    account=line["account"],
-                    month=month,
-                    debit=line["debit"],
-                    credit=line["credit"],
-                )
-            else:
-                batch.update(
-                    table,
-                    key,
-                    debit=row["debit"] + line["debit"],
-                    credit=row["credit"] + line["credit"],
-                )
+            if party is not None:
+                key = {"party_id": party, "account": line["account"], "month": month}
+                batch.add_up(table, key, debit=line["debit"], credit=line["credit"])
 
 
 TOTALS = "tekil.ledger_totals"

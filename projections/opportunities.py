@@ -230,38 +230,14 @@ class Opportunities(Projection):
                 ({**r, "month": r["month"] or None} for r in grouped("month", self["forecast"])),
                 key=lambda r: (r["month"] is None, r["month"] or "", r["currency"]),
             ),
-            "closed": sorted(self._closed(conn, owner), key=lambda r: stage_order[r["stage"]]),
+            "closed": sorted(
+                grouped("stage", self["closed"]),
+                key=lambda r: (stage_order[r["stage"]], r["currency"]),
+            ),
         }
         if explain is not None:
             self._explain(explain, conn, answer, owner)
         return attach(answer, explain)
-
-    def _closed(self, conn: Connection, owner: str | None) -> list[dict[str, Any]]:
-        """What was won and lost, per stage and currency, from the closed totals."""
-        c = self["closed"]
-        query = (
-            select(
-                c.c.stage,
-                c.c.currency,
-                func.sum(c.c.count),
-                func.sum(c.c.amount),
-                func.sum(c.c.weighted_amount),
-            )
-            .group_by(c.c.stage, c.c.currency)
-            .order_by(c.c.stage, c.c.currency)
-        )
-        if owner is not None:
-            query = query.where(c.c.owner == owner)
-        return [
-            {
-                "stage": stage,
-                "currency": currency,
-                "count": count,
-                "amount": str(amount),
-                "weighted_amount": str(weighted),
-            }
-            for stage, currency, count, amount, weighted in conn.execute(query).all()
-        ]
 
     def _explain(
         self, x: Explanation, conn: Connection, answer: dict[str, Any], owner: str | None
@@ -336,16 +312,8 @@ def _totals_columns(*key: str) -> list[Column[Any]]:
 
 def _add(batch: Batch, table: Table, key: tuple[str, ...], moved: tuple[Any, ...]) -> None:
     """Add `moved` (count, amount, weighted amount) to the totals row of `key`."""
-    total = batch.get(table, key)
-    if total is None:
-        names = [c.name for c in table.primary_key.columns]
-        batch.insert(
-            table, **dict(zip(names, key, strict=True)), **dict(zip(TOTALS, moved, strict=True))
-        )
-    else:
-        batch.update(
-            table, key, **{name: total[name] + m for name, m in zip(TOTALS, moved, strict=True)}
-        )
+    names = [c.name for c in table.primary_key.columns]
+    batch.add_up(table, dict(zip(names, key, strict=True)), **dict(zip(TOTALS, moved, strict=True)))
 
 
 def weigh(amount: Decimal, probability: Decimal) -> Decimal:

@@ -341,7 +341,7 @@ def projections_rebuild(
 ) -> None:
     """Rebuild a read model (or --all) from position 0 in batches. Plain: its tables are
     dropped first. --side-by-side: queries keep the old tables until the new build takes over."""
-    from projections.runner import rebuild
+    from projections.runner import REBUILD_BATCH, rebuild
     from projections.sidebyside import TakeOverFailed, rebuild_beside
 
     services = open_services(database_url)
@@ -377,7 +377,7 @@ def projections_rebuild(
             on_progress=_progress_printer(label),
             jobs=jobs,
             store_url=services.settings.database_url,
-            **({"batch_size": batch_size} if batch_size else {}),
+            batch_size=batch_size or REBUILD_BATCH,
         )
         click.echo("", err=True)
         click.echo(f"rebuilt {', '.join(p.name for p in chosen)} from {events} events")

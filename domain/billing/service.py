@@ -89,7 +89,7 @@ class BillingCommands(Core):
         except ValueError:
             raise InvalidInput("method", "must be 'bank' or 'cash'") from None
         requested = None
-        numbers: dict[UUID, str] = {}
+        invoice_numbers: dict[UUID, str] = {}
         if allocations is not None:
             requested = []
             for i, a in enumerate(allocations):
@@ -102,7 +102,7 @@ class BillingCommands(Core):
                         f"allocations[{i}].invoice_id",
                         f"invoice {invoice.number} is not an invoice of this customer",
                     )
-                numbers[invoice_id] = invoice.number
+                invoice_numbers[invoice_id] = invoice.number
                 requested.append(
                     (
                         invoice_id,
@@ -110,7 +110,7 @@ class BillingCommands(Core):
                     )
                 )
         account = self._receivables(customer.id)
-        decided = account.allocate(paid, requested, numbers)
+        decided = account.allocate(paid, requested, invoice_numbers)
         payment_id = uuid.uuid4()
         day = payment_date or self.today()
         numbers = self._series("THS", day.year)

@@ -263,32 +263,26 @@ def test_an_allocation_larger_than_what_is_open_is_refused_and_records_nothing(
 ) -> None:
     received(business, (10, 60))
     invoice = business.invoice_order(shipped_order(business, customer, 1)).id
+
+    def pay(amount: int, allocated_to: UUID, part: int) -> None:
+        business.receive_payment(
+            customer_id=customer,
+            amount=D(amount),
+            method="bank",
+            allocations=[{"invoice_id": allocated_to, "amount": D(part)}],
+        )
+
     before = count(business)
     with pytest.raises(InvalidInput) as refused:
-        business.receive_payment(
-            customer_id=customer,
-            amount=D(500),
-            method="bank",
-            allocations=[{"invoice_id": invoice, "amount": D(121)}],
-        )
+        pay(500, invoice, 121)
     assert refused.value.field == "allocations[0].amount"
     with pytest.raises(NotFound):
-        business.receive_payment(
-            customer_id=customer,
-            amount=D(5),
-            method="bank",
-            allocations=[{"invoice_id": widget, "amount": D(1)}],
-        )
+        pay(5, widget, 1)
     assert count(business) == before
     business.receive_payment(customer_id=customer, amount=D(120), method="bank")  # settled
     paid = count(business)
     with pytest.raises(InvalidInput, match=r"more than the 0.00 still open on invoice SAT") as late:
-        business.receive_payment(
-            customer_id=customer,
-            amount=D(5),
-            method="bank",
-            allocations=[{"invoice_id": invoice, "amount": D(5)}],
-        )
+        pay(5, invoice, 5)
     assert late.value.field == "allocations[0].amount"
     assert count(business) == paid
 
