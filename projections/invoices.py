@@ -31,7 +31,7 @@ from domain.billing.receivables import ReceivableAccount
 from domain.values import ZERO
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, event_name
-from projections.types import Amount, Percent, Quantity, UnitPrice
+from projections.types import Amount, Percent, Quantity, UnitPrice, period_start_of
 
 OPEN = "open"
 PAID = "paid"
@@ -256,13 +256,14 @@ class Invoices(Projection):
     # -- queries -------------------------------------------------------------------------------
 
     def owed_by_due_date(
-        self, conn: Connection, since: date, until: date
+        self, conn: Connection, since: date, until: date, interval: str = "day"
     ) -> tuple[Decimal, list[tuple[date, Decimal]]]:
-        """What the invoices open now still owe: due before `since` in one sum (added up by
-        the database, however many days of overdue invoices there are), and per due date from
-        `since` to `until` (a row a day)."""
+        """What the invoices open now still owe: due before `since` in one sum, and from
+        `since` to `until` per period of their due date (a row a day, week or month, by its
+        first day) — both added up by the database, however many days they span."""
         table = self["open_by_due_date"]
-        day = case((table.c.due_date < since, None), else_=table.c.due_date).label("day")
+        period = period_start_of(table.c.due_date, interval)
+        day = case((table.c.due_date < since, None), else_=period).label("day")
         query = (
             select(day, func.sum(table.c.open_amount))
             .where(table.c.due_date <= until, table.c.open_amount != 0)

@@ -33,10 +33,10 @@ from projections.ledger import (
     totals_tables,
 )
 from projections.payments import Payments
+from projections.types import period_start_of
 
 # The accounts a party's current account (cari hesap) is kept on, by chart role.
 PARTY_ROLES = ("receivables", "customer_advances", "payables")
-INTERVALS = ("day", "week", "month")
 MAX_PERIODS = 1000
 
 
@@ -355,25 +355,21 @@ def cash_flow(
     spans = periods(date_from, date_to, interval)
     opening = account_totals(conn, lines, before=date_from, accounts=accounts)
     balance = sum((t.balance for t in opening.values()), ZERO)
-    moved: dict[tuple[date, str], Totals] = defaultdict(Totals)
     days, _ = totals_tables(lines)
+    starts = period_start_of(days.c.day, interval)
     query = (
         select(
-            days.c.day,
-            days.c.account,
-            func.sum(cents(days.c.debit)),
-            func.sum(cents(days.c.credit)),
+            starts, days.c.account, func.sum(cents(days.c.debit)), func.sum(cents(days.c.credit))
         )
         .where(days.c.account.in_(accounts), days.c.day.between(date_from, date_to))
-        .group_by(days.c.day, days.c.account)
+        .group_by(starts, days.c.account)
     )
-    for day, account, debit, credit in conn.execute(query).all():
-        key = (period_start(day, interval), account)
-        moved[key] = moved[key] + Totals(from_cents(debit), from_cents(credit))
-    expected: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    overdue, owed_by_day = invoices.owed_by_due_date(conn, date_from, date_to)
-    for due, owed in owed_by_day:
-        expected[period_start(due, interval)] += owed
+    moved = {
+        (start, account): Totals(from_cents(debit), from_cents(credit))
+        for start, account, debit, credit in conn.execute(query).all()
+    }
+    overdue, owed = invoices.owed_by_due_date(conn, date_from, date_to, interval)
+    expected: dict[date, Decimal] = defaultdict(lambda: ZERO, owed)
 
     rows = []
     total_in = total_out = total_expected = ZERO

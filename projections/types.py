@@ -1,16 +1,22 @@
 """Column types for read models: amounts and quantities as scaled integers (exact sums in SQL
-on SQLite and PostgreSQL alike), timestamps as UTC."""
+on SQLite and PostgreSQL alike), timestamps as UTC; and the SQL functions reports share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime
+from sqlalchemy import BigInteger, Date, DateTime
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
+
+# The periods reports add up by.
+INTERVALS = ("day", "week", "month")
 
 
 class Scaled(TypeDecorator[Decimal]):
@@ -99,3 +105,38 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+class period_start_of(GenericFunction[date]):
+    """`period_start` in SQL: the first day of the week (Monday) or month of a date column,
+    or the day itself; so that a report adds its rows up per period in the database and
+    reads a row per period, however many days of rows each holds."""
+
+    type = Date()
+    inherit_cache = True
+    # (the interval is part of the statement cache's key: a week is not a month)
+    _traverse_internals = [
+        *GenericFunction._traverse_internals,
+        ("interval", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, day: Any, interval: str) -> None:
+        if interval not in INTERVALS:
+            raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
+        self.interval = interval
+        super().__init__(day)
+
+
+@compiles(period_start_of, "sqlite")
+def _period_start_sqlite(element: period_start_of, compiler: Any, **kw: Any) -> str:
+    day = compiler.process(element.clauses, **kw)
+    modifiers = {"day": "", "week": ", '-6 days', 'weekday 1'", "month": ", 'start of month'"}
+    return f"date({day}{modifiers[element.interval]})"
+
+
+@compiles(period_start_of)
+def _period_start(element: period_start_of, compiler: Any, **kw: Any) -> str:
+    day = compiler.process(element.clauses, **kw)
+    if element.interval == "day":
+        return f"CAST({day} AS DATE)"
+    return f"CAST(date_trunc('{element.interval}', {day}) AS DATE)"

@@ -4,7 +4,7 @@ what SQLAlchemy's conversion would have written, to the byte."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -58,3 +58,30 @@ def test_an_amount_is_written_as_sqlalchemy_writes_it(dialect, make) -> None:  #
         assert fast(value) == slow(value), value
     with pytest.raises(ValueError, match="decimal places"):
         fast(Decimal(1).scaleb(-column.scale - 1))
+
+
+def test_a_period_starts_in_sql_where_it_starts_in_python(database_url: str) -> None:
+    """`period_start_of` (the reports' grouping by week and month in the database) gives the
+    first day `period_start` gives, on both databases, for days across years, leap days and
+    every weekday; each interval its own (a statement cached for months is not reused for
+    weeks)."""
+    from sqlalchemy import Column, Date, MetaData, Table, insert, select
+
+    from projections.db import make_engine
+    from projections.receivables import period_start
+    from projections.types import INTERVALS, period_start_of
+
+    days = [date(2023, 12, 25) + timedelta(days=n) for n in range(0, 800, 3)]
+    table = Table("period_days", MetaData(), Column("day", Date, primary_key=True))
+    engine = make_engine(database_url, writer=True)
+    try:
+        with engine.begin() as conn:
+            table.create(conn)
+            conn.execute(insert(table), [{"day": d} for d in days])
+            for interval in [*INTERVALS, *INTERVALS]:
+                got = dict(
+                    conn.execute(select(table.c.day, period_start_of(table.c.day, interval))).all()
+                )
+                assert got == {d: period_start(d, interval) for d in days}, interval
+    finally:
+        engine.dispose()
