@@ -3,7 +3,9 @@ through a connection of its own, and the aggregate cache told when somebody else
 
 from __future__ import annotations
 
+import pathlib
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -190,3 +192,68 @@ def test_a_save_after_others_wrote_only_read_models_keeps_the_cache(
 
     assert business.repository.get(activity) is cached
     assert cached.done
+
+
+def _wal_frames(path: str) -> tuple[int, int]:
+    """(frames in the WAL, frames of it already copied into the database file), from a
+    connection of its own."""
+    conn = sqlite3.connect(path, timeout=5)
+    try:
+        _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        conn.close()
+    return frames, copied
+
+
+def test_commits_leave_checkpoints_to_a_thread_of_their_own(
+    recorder: TekilSQLiteRecorder, sqlite_url: str
+) -> None:
+    """The writing connection never checkpoints (the commit crossing 1,000 pages would wait
+    for it); the checkpointer copies what was committed soon after, and once more when the
+    store closes."""
+    recorder.insert_events([event()])
+    assert recorder._writer is not None
+    assert recorder._writer.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    checkpointer = recorder.checkpointer
+    checkpointer.every = 0.01
+    done = checkpointer.checkpoints
+    for _ in range(30):
+        recorder.insert_events([event() for _ in range(40)])
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == done and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpointer.checkpoints > done
+    path = sqlite_path(sqlite_url)
+    frames, copied = _wal_frames(str(path))
+    assert frames > 0
+    assert copied == frames
+    recorder.insert_events([event()])
+    recorder.close()
+    assert recorder.checkpointer._thread is None
+    assert recorder.max_notification_id() == 30 * 40 + 2
+
+
+def test_steady_writes_do_not_grow_the_wal_without_end(sqlite_url: str) -> None:
+    """Writes one after the other, with a reader in between: a checkpoint running beside
+    them seldom finishes before the next commit, and SQLite starts the WAL again only after
+    one did. Past `restart_pages` the checkpointer waits for the writer (RESTART), and the
+    WAL file stays within a bound."""
+    business = open_business(Settings(database_url=sqlite_url), create_tables=True)
+    recorder = business.recorder
+    assert isinstance(recorder, TekilSQLiteRecorder)
+    recorder.insert_events([event()])
+    checkpointer = recorder.checkpointer
+    checkpointer.every, checkpointer.restart_pages = 0.0, 200
+    path = str(sqlite_path(sqlite_url))
+    reader = sqlite3.connect(path, isolation_level=None)
+    wal = pathlib.Path(path + "-wal")
+    largest = 0
+    try:
+        for _ in range(1500):
+            recorder.insert_events([event() for _ in range(20)])
+            reader.execute("SELECT COUNT(*) FROM stored_events").fetchone()
+            largest = max(largest, wal.stat().st_size)
+    finally:
+        reader.close()
+        business.close()
+    assert largest < 8 * 200 * 4096  # a few times the bound's pages, not 30,000 events' worth
