@@ -16,7 +16,8 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from bench.audit_scale import generate_store, signature
 from bench.harness import DEFAULT_PG_URL, copy_sqlite, store
 from domain import context
 from domain.app import Business, open_business
+from domain.billing.receivables import receivable_id
 from domain.settings import Settings
 from projections.registry import all_projections
 from projections.store import ReadStore
@@ -139,53 +141,106 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # The customers a run's invoices go to, at every size of history: the same working set, so
-# that what differs between sizes is the history, not how many of the invoices find their
-# customer's receivables already in memory (a 10k history has about 70 customers, a million
-# about 8,000: drawn from all of them, nearly every invoice at 1M loaded its customer's
-# account from the store, and few at 10k did).
+# that what differs between sizes is the history, not how many customers there are to draw
+# from (a 10k history has about 70 customers, a million about 8,000).
 CUSTOMERS = 50
 
+# Invoices timed on one history before the next history's turn (bench `invoice_ladder`).
+BLOCK = 25
 
-def invoice_latency(url: str, count: int, *, warm_up: int = 5, seed: int = 1) -> dict[str, Any]:
-    """Issue `count` invoices through the Application on top of the history at `url`: orders
-    of `CUSTOMERS` customers and of products of the history are placed, confirmed and shipped
-    first (untimed), then each invoice is timed alone — a customer's first invoice loads
-    their receivables from the store. The first invoices load the year's number series and
-    such (a server that has run for a while holds them): they are timed apart as `cold`. No
-    projection runner runs meanwhile."""
-    services = Services.open(Settings(database_url=url))
-    business = services.business
-    try:
-        head = business.recorder.max_notification_id() or 0
-        customers, products = _buyers_and_goods(services, count + warm_up)
-        rng = random.Random(seed)
-        customers = rng.sample(customers, min(CUSTOMERS, len(customers)))
-        orders = []
-        with context.acting(context.CommandContext(actor="bench")):
-            for _ in range(count + warm_up):
-                orders.append(_shipped_order(business, rng.choice(customers), rng.choice(products)))
-        # What the steps before wrote (a copy of the history: 1.7 GB at 1M; a rebuild's tables)
-        # goes to disk now, not while the invoices wait for their own fsync: every size is
-        # timed on a disk that has only the invoices to write.
-        os.sync()
-        cold, timed = [], []
-        for i, order_id in enumerate(orders):
+
+@dataclass
+class _Invoicing:
+    """One history being invoiced: its services, and its shipped orders with their customers'
+    receivables accounts."""
+
+    services: Services
+    head: int
+    customers: int
+    orders: list[tuple[UUID, UUID]]
+    timed: list[float] = field(default_factory=list)
+    cold: list[float] = field(default_factory=list)
+
+    @classmethod
+    def prepare(cls, url: str, count: int, seed: int) -> _Invoicing:
+        """Orders of `CUSTOMERS` customers and of products of the history at `url`, placed,
+        confirmed and shipped (untimed), ready to be invoiced."""
+        services = Services.open(Settings(database_url=url))
+        try:
+            business = services.business
+            head = business.recorder.max_notification_id() or 0
+            customers, products = _buyers_and_goods(services, count)
+            rng = random.Random(seed)
+            customers = rng.sample(customers, min(CUSTOMERS, len(customers)))
+            orders = []
             with context.acting(context.CommandContext(actor="bench")):
-                began = time.perf_counter()
-                business.invoice_order(order_id)
-                took = time.perf_counter() - began
-            (cold if i < warm_up else timed).append(took * 1000)
+                for _ in range(count):
+                    customer = rng.choice(customers)
+                    order = _shipped_order(business, customer, rng.choice(products))
+                    orders.append((order, receivable_id(customer)))
+        except BaseException:
+            services.close()
+            raise
+        return cls(services, head, len(customers), orders)
+
+    def invoice(self, i: int, into: list[float]) -> None:
+        """Issue the invoice of order `i`, its customer's receivables loaded from the store
+        (as for a customer not invoiced lately), and add its time in ms to `into`."""
+        business = self.services.business
+        order, receivables = self.orders[i]
+        cache = business.repository.cache
+        if cache is not None:
+            with suppress(KeyError):
+                cache.get(receivables, evict=True)
+        with context.acting(context.CommandContext(actor="bench")):
+            began = time.perf_counter()
+            business.invoice_order(order)
+            into.append((time.perf_counter() - began) * 1000)
+
+    def figures(self) -> dict[str, Any]:
+        timed = self.timed
+        return {
+            "history_events": self.head,
+            "invoices": len(timed),
+            "customers": self.customers,
+            "p50_ms": round(statistics.median(timed), 3),
+            "p95_ms": round(percentile(timed, 95), 3),
+            "p99_ms": round(percentile(timed, 99), 3),
+            "cold_ms": [round(t, 1) for t in self.cold],
+        }
+
+
+def invoice_ladder(
+    urls: dict[str, str], count: int, *, warm_up: int = 5, block: int = BLOCK, seed: int = 1
+) -> dict[str, dict[str, Any]]:
+    """Issue `count` invoices through the Application on top of each history of `urls` (name:
+    URL), the histories taking turns a `block` of invoices at a time (each round in another
+    order), so that every size sees the same machine — its load, its disk's write-back — and
+    a percentile compares like with like. Each invoice is timed alone and loads its
+    customer's receivables from the store (`_Invoicing.invoice`): the part of the command that
+    reads history. The first `warm_up` of each history load what a running server already
+    holds (the year's number series, ...): timed apart as `cold`. No projection runner runs
+    meanwhile."""
+    runs = {}
+    try:
+        for name, url in urls.items():
+            runs[name] = _Invoicing.prepare(url, count + warm_up, seed)
+        # What the preparation wrote (a copy of the history: 1.7 GB at 1M; a rebuild's
+        # tables) goes to disk now, not while the invoices wait for their own fsync.
+        os.sync()
+        for run in runs.values():
+            for i in range(warm_up):
+                run.invoice(i, run.cold)
+        order = list(runs.values())
+        for round_, first in enumerate(range(warm_up, count + warm_up, block)):
+            turn = order[round_ % len(order) :] + order[: round_ % len(order)]
+            for run in turn:
+                for i in range(first, min(first + block, count + warm_up)):
+                    run.invoice(i, run.timed)
+        return {name: run.figures() for name, run in runs.items()}
     finally:
-        services.close()
-    return {
-        "history_events": head,
-        "invoices": len(timed),
-        "customers": len(customers),
-        "p50_ms": round(statistics.median(timed), 3),
-        "p95_ms": round(percentile(timed, 95), 3),
-        "p99_ms": round(percentile(timed, 99), 3),
-        "cold_ms": [round(t, 1) for t in cold],
-    }
+        for run in runs.values():
+            run.services.close()
 
 
 def _buyers_and_goods(services: Services, needed: int) -> tuple[list[Any], list[Any]]:

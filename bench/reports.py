@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -90,6 +91,10 @@ def timed(call: Callable[[], Any], *, samples: int, budget: float) -> dict[str, 
         began = time.perf_counter()
         call()
         times.append((time.perf_counter() - began) * 1000)
+    return _figures(times)
+
+
+def _figures(times: list[float]) -> dict[str, Any]:
     return {
         "n": len(times),
         "p50_ms": round(percentile(times, 50), 3),
@@ -97,56 +102,135 @@ def timed(call: Callable[[], Any], *, samples: int, budget: float) -> dict[str, 
     }
 
 
-def busiest_customer(services: Services) -> UUID:
-    """The customer with the most lines on the current-account accounts (the longest
-    statement)."""
-    lines = services.reads["ledger"]["lines"]
+def taking_turns(
+    calls: dict[str, Callable[[], Any]], *, samples: int, budget: float, block: int = 10
+) -> dict[str, dict[str, Any]]:
+    """`timed` of several calls (one report on histories of each size), which take turns a
+    `block` of calls at a time, each round in another order: so that each sees the same
+    machine, and a percentile compares like with like. Up to `samples` calls of each, or
+    `budget` seconds for all."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    order = list(calls.items())
+    deadline = time.perf_counter() + budget
+    round_ = 0
+    while any(len(t) < samples for t in times.values()) and (
+        round_ * block < 5 or time.perf_counter() < deadline
+    ):
+        shift = round_ % len(order)
+        for name, call in order[shift:] + order[:shift]:
+            for _ in range(block):
+                began = time.perf_counter()
+                call()
+                times[name].append((time.perf_counter() - began) * 1000)
+        round_ += 1
+    return {name: _figures(t) for name, t in times.items()}
+
+
+# The customer statement measured: of a customer with about this many lines in the year it
+# covers, at every size of history — a statement's cost follows its lines, and the busiest
+# customer of 8,000 (a million events) has more of them than the busiest of 70 (10k).
+STATEMENT_LINES = 30
+
+
+def statement_customer(services: Services, lines: int = STATEMENT_LINES) -> tuple[UUID, int]:
+    """The customer whose statement (this year's lines on the current-account accounts, as
+    the API's default) has the number of lines closest to `lines` (the longest, if none has
+    as many); and that number."""
+    table = services.reads["ledger"]["lines"]
+    today = services.business.today()
+    count = func.count()
     query = (
-        select(lines.c.party_id)
-        .where(lines.c.account.in_(party_accounts(services.business.chart)))
-        .where(lines.c.party_id.is_not(None))
-        .group_by(lines.c.party_id)
-        .order_by(func.count().desc())
+        select(table.c.party_id, count)
+        .where(table.c.account.in_(party_accounts(services.business.chart)))
+        .where(table.c.party_id.is_not(None))
+        .where(table.c.entry_date.between(today.replace(month=1, day=1), today))
+        .group_by(table.c.party_id)
+        .order_by(func.abs(count - lines), count.desc())
         .limit(1)
     )
     with services.reads.reader.connect() as conn:
-        found: UUID = conn.execute(query).scalar_one()
-    return found
+        customer, found = conn.execute(query).one()
+    return customer, found
 
 
-def measure(url: str, *, samples: int, budget: float, http: bool = True) -> dict[str, Any]:
-    """Every report three ways on the store at `url` (read models caught up)."""
-    services = Services.open(Settings(database_url=url))
+@dataclass
+class _History:
+    """A history whose reports are measured: its services, the customer of its statement,
+    and a key for HTTP."""
+
+    url: str
+    services: Services
+    customer: UUID
+    statement_lines: int
+    crud_rows: dict[str, int]
+    key: str
+
+    def query(self, route: Route) -> Callable[[], Any]:
+        def call() -> Any:
+            with self.services.reads.reader.connect() as conn:
+                return route(self.services, Reader(conn, self.services.reads), self.customer)
+
+        return call
+
+    def plain(self, name: str) -> Callable[[], Decimal]:
+        chart = self.services.business.chart
+        ctx = {"today": self.services.business.today(), "customer_id": self.customer}
+
+        def call() -> Decimal:
+            with self.services.reads.reader.connect() as conn:
+                return crud.REPORTS[name](conn, chart, ctx)
+
+        return call
+
+
+def measure(
+    urls: dict[str, str], *, samples: int, budget: float, http: Iterable[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """Every report on the stores of `urls` (name: URL, read models caught up), each as the
+    API's query and as a CRUD schema's plain aggregation, the histories taking turns
+    (`taking_turns`); and over HTTP for those named in `http`. By name of history."""
+    opened: dict[str, _History] = {}
     try:
-        customer = busiest_customer(services)
-        chart = services.business.chart
-        ctx = {"today": services.business.today(), "customer_id": customer}
-        crud_rows = crud.fill(services.reads.writer, services.reads)
-        key = services.keys.create("bench-reports", ["admin"], replace=True) if http else ""
-        out: dict[str, Any] = {"crud_rows": crud_rows, "reports": {}}
-        for name, (route, figure, _) in ROUTES.items():
-
-            def query(route: Route = route) -> Any:
-                with services.reads.reader.connect() as conn:
-                    return route(services, Reader(conn, services.reads), customer)
-
-            def plain(name: str = name) -> Decimal:
-                with services.reads.reader.connect() as conn:
-                    return crud.REPORTS[name](conn, chart, ctx)
-
-            ours, theirs = figure(query()), plain()
-            out["reports"][name] = {
-                "query": timed(query, samples=samples, budget=budget),
-                "crud": timed(plain, samples=samples, budget=budget),
-                "figure": str(ours),
-                "crud_figure": str(theirs),
-                "agree": ours == theirs,
-            }
+        for name, url in urls.items():
+            services = Services.open(Settings(database_url=url))
+            try:
+                customer, lines = statement_customer(services)
+                crud_rows = crud.fill(services.reads.writer, services.reads)
+                key = ""
+                if name in http:
+                    key = services.keys.create("bench-reports", ["admin"], replace=True)
+            except BaseException:
+                services.close()
+                raise
+            opened[name] = _History(url, services, customer, lines, crud_rows, key)
+        out: dict[str, dict[str, Any]] = {
+            name: {"crud_rows": h.crud_rows, "statement_lines": h.statement_lines, "reports": {}}
+            for name, h in opened.items()
+        }
+        for report, (route, figure, _) in ROUTES.items():
+            queries = {name: h.query(route) for name, h in opened.items()}
+            plains = {name: h.plain(report) for name, h in opened.items()}
+            ours = taking_turns(queries, samples=samples, budget=budget)
+            theirs = taking_turns(plains, samples=samples, budget=budget)
+            for name in opened:
+                mine, reference = figure(queries[name]()), plains[name]()
+                out[name]["reports"][report] = {
+                    "query": ours[name],
+                    "crud": theirs[name],
+                    "figure": str(mine),
+                    "crud_figure": str(reference),
+                    "agree": mine == reference,
+                }
     finally:
-        services.close()
-    if http:
-        for name, got in over_http(url, key, customer, samples=samples, budget=budget).items():
-            out["reports"][name]["http"] = got
+        for h in opened.values():
+            h.services.close()
+    for name in http:
+        h = opened[name]
+        got = over_http(h.url, h.key, h.customer, samples=samples, budget=budget)
+        for report, figures in got.items():
+            out[name]["reports"][report]["http"] = figures
     return out
 
 

@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,9 +46,9 @@ class Plan:
     http_clients: int = 8  # 2: concurrent clients (and a run with one client)
     http_seconds: float = 20.0  # 2: per run
     http_one_client: bool = True  # 2: also with one client (half as long)
-    invoices: int = 200  # 3: invoices timed at each size
-    samples: int = 100  # 4: calls per report and way, at most ...
-    budget: float = 3.0  # 4: ... or this many seconds
+    invoices: int = 1000  # 3: invoices timed at each size
+    samples: int = 400  # 4: calls per report, way and size, at most ...
+    budget: float = 6.0  # 4: ... or this many seconds per report and way, all sizes
     http_reports_every_size: bool = True  # 4: else over HTTP at the largest history only
     batch_size: int = REBUILD_BATCH  # 5: events per transaction, as `tekil projections rebuild`
     peer_cycles: int = 20  # 6: N of the peer's own run (--peer-run)
@@ -162,47 +163,70 @@ class Suite:
                     f"2. HTTP {b}, one client",
                     lambda b=b: _http(b, 1, p.http_seconds / 2, self.pg_url),
                 )
-        r["history"] = {b: {} for b in self.backends}
+        found = {}
         for size in self.sizes:
-            found = self.attempt(
+            got = self.attempt(
                 f"history of {label(size)} events",
                 lambda size=size: history.cached_store(size, self.seed, self.cache_dir),
             )
-            if found is None:
-                continue
-            path, info = found
-            for b in self.backends:
-                r["history"][b][label(size)] = self._on_history(path, info, b, size)
+            if got is not None:
+                found[size] = got
+        r["history"] = {b: self._on_histories(found, b) for b in self.backends}
         r["peer"] = self.attempt("6. peer", self._peer)
         r["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         r["load_average_after"] = os.getloadavg()
         return r
 
-    def _on_history(self, path: Path, info: dict[str, Any], backend: str, size: int) -> Any:
-        """Sections 5, 4 and 3 on a copy of the history (in that order: on PostgreSQL the
-        rebuild is what fills the read models; the invoices of 3 change the store)."""
+    def _on_histories(
+        self, found: dict[int, tuple[Path, dict[str, Any]]], backend: str
+    ) -> dict[str, Any]:
+        """Sections 5, 4 and 3 on copies of the histories, all of them at once (in that order:
+        on PostgreSQL the rebuild is what fills the read models; the invoices of 3 change the
+        store): the copies are rebuilt one after the other, then the reports and the
+        invoices are measured on all sizes taking turns, so that every size sees the same
+        machine."""
         p = self.plan
-        key = f"{backend} {label(size)}"
-        http = p.http_reports_every_size or size == self.sizes[-1]
-        out: dict[str, Any] = {"events": info["events"], "file_mb": path.stat().st_size / 2**20}
-
-        def work() -> None:
-            with history.working_copy(path, backend, pg_url=self.pg_url) as url:
+        outs: dict[str, Any] = {}
+        urls: dict[str, str] = {}
+        with ExitStack() as stack:
+            for size, (path, info) in found.items():
+                key = f"{backend} {label(size)}"
+                outs[label(size)] = out = {
+                    "events": info["events"],
+                    "file_mb": path.stat().st_size / 2**20,
+                }
+                url = self.attempt(
+                    f"working copy {key}",
+                    lambda path=path: stack.enter_context(
+                        history.working_copy(path, backend, pg_url=self.pg_url)
+                    ),
+                )
+                if url is None:
+                    continue
                 out["rebuild"] = self.attempt(
                     f"5. rebuild {key}",
-                    lambda: rebuild_rate.in_a_process(url, p.batch_size, check=backend == "sqlite"),
+                    lambda url=url: rebuild_rate.in_a_process(
+                        url, p.batch_size, check=backend == "sqlite"
+                    ),
                 )
-                out["reports"] = self.attempt(
-                    f"4. reports {key}",
-                    lambda: reports.measure(url, samples=p.samples, budget=p.budget, http=http),
-                )
-                out["invoice"] = self.attempt(
-                    f"3. invoice latency {key}",
-                    lambda: history.invoice_latency(url, p.invoices, seed=self.seed),
-                )
-
-        self.attempt(f"working copy {key}", work)
-        return out
+                if out["rebuild"] is not None:
+                    urls[label(size)] = url
+            if not urls:
+                return outs
+            largest = list(urls)[-1]
+            http = [name for name in urls if p.http_reports_every_size or name == largest]
+            measured = self.attempt(
+                f"4. reports {backend}",
+                lambda: reports.measure(urls, samples=p.samples, budget=p.budget, http=http),
+            )
+            invoiced = self.attempt(
+                f"3. invoice latency {backend}",
+                lambda: history.invoice_ladder(urls, p.invoices, seed=self.seed),
+            )
+            for name in urls:
+                outs[name]["reports"] = measured[name] if measured else None
+                outs[name]["invoice"] = invoiced[name] if invoiced else None
+        return outs
 
     def _peer(self) -> dict[str, Any]:
         out: dict[str, Any] = {"stored": peer.read_results(self.peer_dir)}
