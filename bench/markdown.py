@@ -342,7 +342,18 @@ def _section_reports(r: dict[str, Any], summary: list[list[str]]) -> list[str]:
         lines = ", ".join(
             f"{rep.get('statement_lines', '?')} at {events:,}" for _, rep, events in got
         )
-        out += ["", f"The customer statement's lines: {lines}."]
+        answers = "; ".join(
+            f"{name} "
+            + " → ".join(
+                str(rep["reports"].get(name, {}).get("answer_rows", "?")) for _, rep, _ in got
+            )
+            for name in names
+        )
+        out += [
+            "",
+            f"The customer statement's lines: {lines}. Rows in each answer (its groups, lines, "
+            f"periods, accounts; smallest to largest history): {answers}.",
+        ]
         ok_all = not failing
         figure = f"{len(names) - len(failing)} of {len(names)} reports"
         out += [

@@ -128,6 +128,18 @@ def taking_turns(
     return {name: _figures(t) for name, t in times.items()}
 
 
+def answer_rows(answer: Any) -> int:
+    """The rows of a report's answer: the items of its lists (its groups, lines, periods,
+    accounts), at any depth."""
+    if hasattr(answer, "model_dump"):
+        answer = answer.model_dump()
+    if isinstance(answer, dict):
+        return sum(answer_rows(v) for v in answer.values())
+    if isinstance(answer, list):
+        return len(answer) + sum(answer_rows(v) for v in answer)
+    return 0
+
+
 # The customer statement measured: of a customer with about this many lines in the year it
 # covers, at every size of history — a statement's cost follows its lines, and the busiest
 # customer of 8,000 (a million events) has more of them than the busiest of 70 (10k).
@@ -217,6 +229,7 @@ def measure(
             for name in opened:
                 mine, reference = figure(queries[name]()), plains[name]()
                 out[name]["reports"][report] = {
+                    "answer_rows": answer_rows(queries[name]()),
                     "query": ours[name],
                     "crud": theirs[name],
                     "figure": str(mine),
