@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
 
 from domain.app import Business, open_business
 from domain.settings import Settings, backend_of
+from projections.decoding import event_decoder
 from projections.engine import Batch, Projection, RawEvent, WrittenKeys, tracking_table
 from projections.eventlog import Listener, read_log
 from projections.store import ReadStore
@@ -256,23 +257,20 @@ class Runner:
             # store keeps plain JSON; the others get each event decoded once.
             plain = mapper.cipher is None and mapper.compressor is None
             loads = _loads
+            decode = event_decoder(mapper)
             for n, takers in work:
                 event = raw = None
                 for p in takers:
                     try:
                         if p.raw and plain:
                             if raw is None:
-                                raw = RawEvent(
-                                    n, _resolve(n.topic), loads(n.state), mapper.to_domain_event
-                                )
+                                raw = RawEvent(n, _resolve(n.topic), loads(n.state), decode)
                                 if event is not None:
                                     raw._event = event
                             p.handle(raw, n.id, batch)
                         else:
                             if event is None:
-                                event = (
-                                    raw.decoded() if raw is not None else mapper.to_domain_event(n)
-                                )
+                                event = raw.decoded() if raw is not None else decode(n)
                             p.handle(event, n.id, batch)
                     except Exception as error:
                         error.projection = p.name  # type: ignore[attr-defined]
