@@ -5,6 +5,7 @@ method, for every object, and the common transcodings are called here without a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,9 +41,10 @@ class _Unusual(Exception):
 _topics: dict[str, type] = {}
 
 
-def event_decoder(mapper: Mapper[Any]) -> Callable[[Any], Any]:
+def event_decoder(mapper: Mapper[Any]) -> Callable[..., Any]:
     """`mapper.to_domain_event`, or a faster equivalent where the mapper is the library's with
-    its JSON transcoder and nothing between (no cipher, no compression)."""
+    its JSON transcoder and nothing between (no cipher, no compression). Its second argument,
+    if given, is the stored JSON as `parse` gave it, which it then changes in place."""
     transcoder = mapper.transcoder
     if (
         type(mapper) is not Mapper
@@ -52,8 +54,17 @@ def event_decoder(mapper: Mapper[Any]) -> Callable[[Any], Any]:
         or type(transcoder).decode is not JSONTranscoder.decode
         or type(transcoder)._decode_obj is not JSONTranscoder._decode_obj
     ):
-        return mapper.to_domain_event
+        return lambda stored, parsed=None: mapper.to_domain_event(stored)
     return _Decoder(mapper, transcoder).to_domain_event
+
+
+def parse(state: bytes) -> tuple[Any, bool]:
+    """A stored event's JSON, parsed by orjson where it can (several times faster than `json`)
+    and by `json` where orjson refuses (NaN, say); and whether orjson parsed it."""
+    try:
+        return orjson.loads(state), True
+    except orjson.JSONDecodeError:
+        return json.loads(state), False
 
 
 class _Decoder:
@@ -65,11 +76,11 @@ class _Decoder:
             name: _DIRECT[type(t)] for name, t in transcoder.names.items() if type(t) in _DIRECT
         }
 
-    def to_domain_event(self, stored: Any) -> Any:
-        """What `Mapper.to_domain_event` gives; anything unusual (an error, a long number, JSON
-        orjson refuses) is left to it, so that it also raises what it raises."""
+    def to_domain_event(self, stored: Any, parsed: Any = None) -> Any:
+        """What `Mapper.to_domain_event` gives; anything unusual (an error, a float, JSON orjson
+        refuses) is left to it, so that it also raises what it raises."""
         try:
-            event_state = self.revive(orjson.loads(stored.state))
+            event_state = self.revive(orjson.loads(stored.state) if parsed is None else parsed)
             cls = _topics.get(stored.topic)
             if cls is None:
                 cls = _topics[stored.topic] = resolve_topic(stored.topic)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import multiprocessing
 import threading
@@ -15,14 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
 from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
 
 from domain.app import Business, open_business
 from domain.settings import Settings, backend_of
-from projections.decoding import event_decoder
+from projections.decoding import event_decoder, parse
 from projections.engine import Batch, Projection, RawEvent, WrittenKeys, tracking_table
 from projections.eventlog import Listener, read_log
 from projections.store import ReadStore
@@ -71,10 +69,7 @@ _topics: dict[str, type] = {}
 def _loads(state: bytes) -> Any:
     """A stored event's JSON, parsed by orjson (several times faster than `json`, and the
     same values); what orjson refuses and `json` accepts (NaN, say) goes to `json`."""
-    try:
-        return orjson.loads(state)
-    except orjson.JSONDecodeError:
-        return json.loads(state)
+    return parse(state)[0]
 
 
 def _resolve(topic: str) -> type:
@@ -227,6 +222,12 @@ class Runner:
         for p in active:
             for topic in p.topics:
                 interested.setdefault(topic, []).append(p)
+        # Read models that take events as stored get them without decoding, where the store
+        # keeps plain JSON (see RawEvent); first, so that the others' decoding may then
+        # reuse the JSON they were given as parsed.
+        plain = mapper.cipher is None and mapper.compressor is None
+        for wanted in interested.values():
+            wanted.sort(key=lambda p: not (p.raw and plain))
         work = []
         touched: dict[Projection, set[Any]] = {p: set() for p in active}
         ahead = max(positions[p.name] for p in active)
@@ -253,10 +254,6 @@ class Runner:
                 if ids:
                     for table in p.metadata.tables.values():
                         batch.expect(table, ids)
-            # Read models that take events as stored get them without decoding, where the
-            # store keeps plain JSON; the others get each event decoded once.
-            plain = mapper.cipher is None and mapper.compressor is None
-            loads = _loads
             decode = event_decoder(mapper)
             for n, takers in work:
                 event = raw = None
@@ -264,13 +261,21 @@ class Runner:
                     try:
                         if p.raw and plain:
                             if raw is None:
-                                raw = RawEvent(n, _resolve(n.topic), loads(n.state), decode)
+                                state, shared = parse(n.state)
+                                raw = RawEvent(n, _resolve(n.topic), state, decode)
                                 if event is not None:
                                     raw._event = event
                             p.handle(raw, n.id, batch)
                         else:
                             if event is None:
-                                event = raw.decoded() if raw is not None else decode(n)
+                                if raw is None:
+                                    event = decode(n)
+                                else:
+                                    if shared and raw._event is None:
+                                        # (those that read it as stored have had it: its
+                                        # parsed JSON is decoded in place, not parsed again)
+                                        raw._event = decode(n, raw.state)
+                                    event = raw.decoded()
                             p.handle(event, n.id, batch)
                     except Exception as error:
                         error.projection = p.name  # type: ignore[attr-defined]
