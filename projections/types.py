@@ -106,7 +106,17 @@ class UtcDateTime(TypeDecorator[datetime]):
                 return None
             if value.tzinfo is not None:
                 value = value.astimezone(UTC)
-            return value.isoformat(" ", "microseconds")[:26]  # type: ignore[no-any-return]
+            # value.isoformat(" ", "microseconds")[:26], without asking the zone for an offset
+            # only to cut it off (0.8 -> 0.5 µs)
+            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+                value.year,
+                value.month,
+                value.day,
+                value.hour,
+                value.minute,
+                value.second,
+                value.microsecond,
+            )
 
         return process
 
