@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import multiprocessing
@@ -458,6 +459,7 @@ def rebuild(
     rebuilt in a second process at the same time: a rebuild is CPU-bound, each batch holds
     the database's write lock only while it writes (`Runner._reading`), and so the two
     processes share it with little waiting. `on_progress` follows the first process."""
+    _exit_without_collecting()
     second = [p for p in projections if p.name in SECOND]
     first = [p for p in projections if p.name not in SECOND]
     parallel = (
@@ -499,9 +501,25 @@ def rebuild(
             reads.create_indexes(second)
 
 
+def _exit_without_collecting() -> None:
+    """When this process exits, the cyclic garbage collector is not run over what is still
+    alive (`gc.freeze` at exit): a rebuild leaves many objects in the caches of the read models
+    and the libraries, and walking them cost each process 0.2 s of a 100k-event rebuild after
+    its work was done (the second one's, waited for by the first). Exiting frees them all."""
+    global _freezing_at_exit
+    if not _freezing_at_exit:
+        atexit.register(gc.freeze)
+        _freezing_at_exit = True
+
+
+_freezing_at_exit = False
+
+
 def _rebuild_apart(store_url: str, reads_url: str, names: list[str], batch_size: int) -> int:
     """The read models `names` dropped and rebuilt by a process of their own."""
     from projections.registry import all_projections  # (it imports every read model)
+
+    _exit_without_collecting()
 
     business = open_business(Settings(database_url=store_url))
     reads = ReadStore(reads_url, [p for p in all_projections() if p.name in names])
