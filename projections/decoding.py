@@ -6,10 +6,10 @@ method, for every object, and the common transcodings are called here without a 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from eventsourcing.persistence import (
@@ -89,7 +89,7 @@ class _Decoder:
         if type(event_state) is not dict:
             return self.slow(stored)
         # As the mapper does from here on.
-        convert = find_id_convertor(cls, type(stored.originator_id))
+        convert = find_id_convertor(cls, cast(Hashable, type(stored.originator_id)))
         event_state["originator_id"] = convert(stored.originator_id)
         event_state["originator_version"] = stored.originator_version
         class_version = getattr(cls, "class_version", 1)
