@@ -167,7 +167,7 @@ def _raw_references(stored: bytes, own: str) -> set[str]:
     fields hold none: a time, text metadata, a topic)."""
     if not _READABLE.issuperset(_TYPE.findall(stored)):
         raise _Decode
-    found = {h.decode() for h in _ID.findall(stored)}
+    found = set(map(bytes.decode, _ID.findall(stored)))
     found.discard(own)
     return found
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.utils import get_topic
 from sqlalchemy import (
@@ -134,7 +135,25 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
     three Python calls a value, and a rebuild converts millions of values)."""
     fast = getattr(type_, "fast_bind_processor", None)
     processor = fast(dialect) if fast is not None else None
-    return processor or type_.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None:
+        impl = type_.dialect_impl(dialect)
+        processor = impl.bind_processor(dialect)
+        if (
+            processor is not None
+            and isinstance(impl, Uuid)
+            and type(impl).bind_processor is Uuid.bind_processor
+            and impl.as_uuid
+        ):
+            processor = _uuid_as_hex  # the same text, without UUID.hex's call
+    return processor
+
+
+def _uuid_as_hex(value: Any) -> Any:
+    """SQLAlchemy's conversion of an id for a database without a type of its own for them
+    (`value.hex`), with `UUID.hex`'s own expression for a `UUID`."""
+    if value.__class__ is UUID:
+        return "%032x" % value.int  # noqa: UP031 - as UUID.hex writes it
+    return value if value is None else value.hex
 
 
 def _writer(table: Table, dialect: Dialect) -> _TableWriter:

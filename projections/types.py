@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, DateTime
@@ -45,7 +44,17 @@ class Scaled(TypeDecorator[Decimal]):
         """What `bind_processor` gives, in one call instead of three (see engine.py)."""
         if self.impl_instance.dialect_impl(dialect).bind_processor(dialect) is not None:
             return None
-        return partial(self.process_bind_param, dialect=dialect)
+        factor, scale = self.factor, self.scale
+
+        def process(value: Any) -> int | None:  # process_bind_param, without a method call
+            if value is None:
+                return None
+            scaled = Decimal(value) * factor
+            if scaled != scaled.to_integral_value():
+                raise ValueError(f"{value} has more than {scale} decimal places")
+            return int(scaled)
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         if value is None:
@@ -97,7 +106,17 @@ class UtcDateTime(TypeDecorator[datetime]):
                 return None
             if value.tzinfo is not None:
                 value = value.astimezone(UTC)
-            return value.isoformat(" ", "microseconds")[:26]  # type: ignore[no-any-return]
+            # value.isoformat(" ", "microseconds")[:26], without asking the zone for an offset
+            # only to cut it off (0.8 -> 0.5 µs)
+            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+                value.year,
+                value.month,
+                value.day,
+                value.hour,
+                value.minute,
+                value.second,
+                value.microsecond,
+            )
 
         return process
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import pytest
+from sqlalchemy import Uuid
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.engine import _bind_processor
@@ -58,6 +60,18 @@ def test_an_amount_is_written_as_sqlalchemy_writes_it(dialect, make) -> None:  #
         assert fast(value) == slow(value), value
     with pytest.raises(ValueError, match="decimal places"):
         fast(Decimal(1).scaleb(-column.scale - 1))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+def test_an_id_is_written_as_sqlalchemy_writes_it(dialect) -> None:  # type: ignore[no-untyped-def]
+    column = Uuid()
+    fast, slow = _bind_processor(column, dialect), standard(column, dialect)
+    rng = random.Random(7)
+    ids = [None, UUID(int=0), UUID(int=(1 << 128) - 1), uuid5(NAMESPACE_URL, "tekil")]
+    ids += [UUID(int=rng.getrandbits(128)) for _ in range(300)]
+
+    for value in ids:
+        assert (fast or (lambda v: v))(value) == slow(value), value
 
 
 def test_a_period_starts_in_sql_where_it_starts_in_python(database_url: str) -> None:
