@@ -387,8 +387,7 @@ def _section_rebuild(r: dict[str, Any], summary: list[list[str]]) -> list[str]:
         "",
         "What `tekil projections rebuild --all` does, with its default `--jobs 2` — drop every "
         f"read model's tables, refill them from position 0 in batches of {REBUILD_BATCH:,} "
-        "events (on "
-        "SQLite the audit trail in a second process beside the others), index them — started "
+        "events (the audit trail in a second process beside the others), index them — started "
         "as a process of its own on a copy of each history; the rate counts every event of the "
         "log; CPU is the first process's; peak memory is each process's maximum resident set, "
         "added (an upper bound of what both held at once; in brackets, the first process "

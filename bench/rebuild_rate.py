@@ -4,7 +4,7 @@
    projection runner follows it live in the background, as `tekil serve` does (untimed).
 2. Time what `tekil projections rebuild --all` does (`projections.runner.rebuild`): drop the
    tables, rebuild them from position 0 without their secondary indexes, then index them —
-   with `--jobs 2` (its default) the audit trail in a second process on SQLite. "CPU" is the
+   with `--jobs 2` (its default) the audit trail in a second process. "CPU" is the
    first process's.
 3. Check that the rebuilt rows are exactly the rows live processing gave (a digest of every
    read-model table, ordered by primary key), after every run.
@@ -200,7 +200,7 @@ def rebuild(
 ) -> tuple[float, int, float]:
     """Seconds (wall clock), events, and CPU seconds of this process, for what
     `tekil projections rebuild` does: drop the tables, refill them from position 0, index
-    (with `jobs` 2 and the SQLite store's URL, the audit trail in a second process)."""
+    (with `jobs` 2 and the store's URL, the audit trail in a second process)."""
     cpu = time.process_time()
     began = time.perf_counter()
     events = rebuild_all(
@@ -245,8 +245,8 @@ def in_a_process(
     url: str, batch_size: int = REBUILD_BATCH, *, jobs: int = 2, check: bool = True
 ) -> dict[str, Any]:
     """Rebuild every read model of the store at `url` in a process of its own, with `jobs`
-    as `tekil projections rebuild --jobs` (2, its default: on SQLite the audit trail is
-    rebuilt by a second process): seconds, events, events/s, CPU seconds of the first
+    as `tekil projections rebuild --jobs` (2, its default: the audit trail is rebuilt by a
+    second process): seconds, events, events/s, CPU seconds of the first
     process, and peak memory (its maximum resident set, also before the rebuild began —
     after imports and opening the stores — and the second process's, 0 without one; a
     figure for both is their sum, an upper bound). With `check`, whether the rebuilt rows
@@ -363,8 +363,8 @@ def main() -> None:
         "--jobs",
         type=int,
         default=2,
-        help="as `tekil projections rebuild --jobs` (default 2: on SQLite the audit trail "
-        "in a second process; 1: everything in one)",
+        help="as `tekil projections rebuild --jobs` (default 2: the audit trail in a second "
+        "process; 1: everything in one)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)

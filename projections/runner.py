@@ -20,7 +20,7 @@ from eventsourcing.utils import resolve_topic
 from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
 
 from domain.app import Business, open_business
-from domain.settings import Settings, backend_of
+from domain.settings import Settings
 from projections.decoding import event_decoder, parse
 from projections.engine import Batch, Projection, RawEvent, WrittenKeys, tracking_table
 from projections.eventlog import Listener, read_log
@@ -455,20 +455,15 @@ def rebuild(
     rows at once: cheaper than keeping them up to date row by row (an audit trail of random
     ids in five indexes, a row per event).
 
-    With `jobs` 2 and the store's URL (an SQLite file), the read models of `SECOND` are
-    rebuilt in a second process at the same time: a rebuild is CPU-bound, each batch holds
-    the database's write lock only while it writes (`Runner._reading`), and so the two
-    processes share it with little waiting. `on_progress` follows the first process."""
+    With `jobs` 2 and the store's URL, the read models of `SECOND` are rebuilt in a second
+    process at the same time: a rebuild is CPU-bound, and the two write tables of their own
+    (on SQLite each batch holds the database's write lock only while it writes,
+    `Runner._reading`, so they share it with little waiting; PostgreSQL locks rows).
+    `on_progress` follows the first process."""
     _exit_without_collecting()
     second = [p for p in projections if p.name in SECOND]
     first = [p for p in projections if p.name not in SECOND]
-    parallel = (
-        jobs >= 2
-        and store_url is not None
-        and backend_of(store_url) == "sqlite"
-        and bool(second)
-        and bool(first)
-    )
+    parallel = jobs >= 2 and store_url is not None and bool(second) and bool(first)
     if not parallel:
         for projection in projections:
             reads.reset(projection, indexes=False)
