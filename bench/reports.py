@@ -227,9 +227,10 @@ def measure(
             ours = taking_turns(queries, samples=samples, budget=budget)
             theirs = taking_turns(plains, samples=samples, budget=budget)
             for name in opened:
-                mine, reference = figure(queries[name]()), plains[name]()
+                answer, reference = queries[name](), plains[name]()
+                mine = figure(answer)
                 out[name]["reports"][report] = {
-                    "answer_rows": answer_rows(queries[name]()),
+                    "answer_rows": answer_rows(answer),
                     "query": ours[name],
                     "crud": theirs[name],
                     "figure": str(mine),

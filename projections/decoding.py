@@ -38,7 +38,15 @@ class _Unusual(Exception):
     where `json` keeps it exact; the domain stores amounts as text)."""
 
 
-_topics: dict[str, type] = {}
+_classes: dict[str, type] = {}
+
+
+def event_class(topic: str) -> type:
+    """The class of a stored event's topic, resolved once per topic."""
+    cls = _classes.get(topic)
+    if cls is None:
+        cls = _classes[topic] = resolve_topic(topic)
+    return cls
 
 
 def event_decoder(mapper: Mapper[Any]) -> Callable[..., Any]:
@@ -81,9 +89,7 @@ class _Decoder:
         refuses) is left to it, so that it also raises what it raises."""
         try:
             event_state = self.revive(orjson.loads(stored.state) if parsed is None else parsed)
-            cls = _topics.get(stored.topic)
-            if cls is None:
-                cls = _topics[stored.topic] = resolve_topic(stored.topic)
+            cls = event_class(stored.topic)
         except Exception:
             return self.slow(stored)
         if type(event_state) is not dict:

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import resolve_topic
 from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
 
 from domain.app import Business, open_business
 from domain.settings import Settings
-from projections.decoding import event_decoder, parse
+from projections.decoding import event_class, event_decoder, parse
 from projections.engine import Batch, Projection, RawEvent, WrittenKeys, tracking_table
 from projections.eventlog import Listener, read_log
 from projections.store import ReadStore
@@ -62,22 +61,6 @@ def _gc_paused(freeze: bool = False) -> Iterator[None]:
             if freeze:
                 gc.freeze()
             gc.enable()
-
-
-_topics: dict[str, type] = {}
-
-
-def _loads(state: bytes) -> Any:
-    """A stored event's JSON, parsed by orjson (several times faster than `json`, and the
-    same values); what orjson refuses and `json` accepts (NaN, say) goes to `json`."""
-    return parse(state)[0]
-
-
-def _resolve(topic: str) -> type:
-    cls = _topics.get(topic)
-    if cls is None:
-        cls = _topics[topic] = resolve_topic(topic)
-    return cls
 
 
 # Moves read models at one position on to another, if no other runner has moved them (or
@@ -263,7 +246,7 @@ class Runner:
                         if p.raw and plain:
                             if raw is None:
                                 state, shared = parse(n.state)
-                                raw = RawEvent(n, _resolve(n.topic), state, decode)
+                                raw = RawEvent(n, event_class(n.topic), state, decode)
                                 if event is not None:
                                     raw._event = event
                             p.handle(raw, n.id, batch)

@@ -9,9 +9,9 @@ from typing import Any
 from domain.app import open_business
 from domain.settings import Settings
 from projections.audit import Audit, _raw_row
+from projections.decoding import event_class, parse
 from projections.engine import RawEvent
 from projections.eventlog import read_log
-from projections.runner import _loads, _resolve
 from replay.demo import load_demo
 
 
@@ -40,7 +40,8 @@ def test_rows_from_stored_events_equal_rows_from_decoded_events(sqlite_url: str)
         assert len(notifications) > 100
         read_raw = 0
         for n in notifications:
-            raw = RawEvent(n, _resolve(n.topic), _loads(n.state), business.mapper.to_domain_event)
+            state, _ = parse(n.state)
+            raw = RawEvent(n, event_class(n.topic), state, business.mapper.to_domain_event)
             stored, decoded = Rows(), Rows()
             if not _raw_row(audit, raw, n.id, stored):
                 continue
