@@ -48,6 +48,10 @@ _ABSENT = object()
 # limits on bound parameters).
 PREFETCH_CHUNK = 500
 
+# From this many new rows of a table in one flush, PostgreSQL is sent them by COPY instead of
+# an INSERT per row (a rebuild, a catch-up; a command's few events are not worth a COPY).
+COPY_FROM = 64
+
 
 class _TableWriter:
     """What a Batch needs to read and write one table on one dialect, worked out once: the
@@ -91,6 +95,8 @@ class _TableWriter:
         self.quoted_table = prep.format_table(table)
         self.quoted = {n: prep.quote(n) for n in self.names}
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        # PostgreSQL through psycopg takes many new rows at once by COPY (see Batch).
+        self.copies = dialect.name == "postgresql" and dialect.driver == "psycopg"
         self.where = " AND ".join(f"{self.quoted[n]} = {self.mark}" for n in self.pk)
         self._inserts: dict[tuple[str, ...], str] = {}
         self._updates: dict[tuple[str, ...], str] = {}
@@ -104,6 +110,10 @@ class _TableWriter:
                 f"INSERT INTO {self.quoted_table} ({columns}) VALUES ({marks})"  # noqa: S608
             )
         return sql
+
+    def copy_sql(self, names: tuple[str, ...]) -> str:
+        columns = ", ".join(self.quoted[n] for n in names)  # known columns, quoted
+        return f"COPY {self.quoted_table} ({columns}) FROM STDIN"
 
     def update_sql(self, names: tuple[str, ...]) -> str:
         sql = self._updates.get(names)
@@ -400,9 +410,25 @@ class Batch:
             and writer.name_set.issuperset(names)
             and all(tuple(r) == names for r in rows)
         ):
-            self.conn.exec_driver_sql(writer.insert_sql(names), writer.params(rows, names))
+            params = writer.params(rows, names)
+            if writer.copies and len(params) >= COPY_FROM:
+                self._copy(writer.copy_sql(names), params)
+            else:
+                self.conn.exec_driver_sql(writer.insert_sql(names), params)
         else:
             self.conn.execute(table.insert(), rows)
+
+    def _copy(self, sql: str, params: list[tuple[Any, ...]]) -> None:
+        """New rows by COPY, in this batch's transaction: the same driver values an INSERT
+        would bind, written as psycopg writes them for COPY (PostgreSQL then parses each as
+        its column's type, as it does a bound parameter). psycopg's executemany sends and
+        the server executes an INSERT per row: a rebuild of 100k events of a business on
+        PostgreSQL took 16.3-17.7 s that way, 12.0-13.1 s by COPY (client CPU 9.7-10.3 ->
+        6.8-7.2 s; one process, alternating)."""
+        driver = self.conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in params:
+                copy.write_row(row)
 
     def _update_many(self, table: Table, keys: Iterable[tuple[Any, ...]]) -> None:
         writer = _writer(table, self.dialect)
