@@ -73,21 +73,18 @@ class Opportunities(Projection):
         # these rows, not every open opportunity (a business that leaves deals open has more
         # of them each year). Per stage, owner and currency (a handful of rows), and per
         # expected-close month ('' for none), currency and owner for the forecast; a month
-        # whose deals all moved on keeps a row with count 0, which the partial index leaves
+        # whose deals all moved on keeps a row with count 0, which the partial indexes leave
         # out.
-        self.table("open", *_totals_columns("stage", "owner", "currency"))
+        open_ = self.table("open", *_totals_columns("stage", "owner", "currency"))
+        _live_index(open_, "live_by_stage", "stage", "currency", "owner")
+        _live_index(open_, "live_by_owner", "owner", "currency", "stage")
         forecast = self.table("forecast", *_totals_columns("month", "currency", "owner"))
-        live = forecast.c.count > LIVE
-        Index(
-            f"{forecast.name}_live",
-            *(forecast.c[name] for name in ("month", "currency", "owner", *TOTALS)),
-            sqlite_where=live,
-            postgresql_where=live,
-        )
+        _live_index(forecast, "live", "month", "currency", "owner")
         # What was won and lost, added up as opportunities close (per owner, so that the
         # pipeline of one owner is as cheap): the closed ones grow with the years, and the
         # pipeline should not add them all up when asked.
-        self.table("closed", *_totals_columns("stage", "owner", "currency"))
+        closed = self.table("closed", *_totals_columns("stage", "owner", "currency"))
+        _live_index(closed, "live", "stage", "currency", "owner")
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         opportunities = self["opportunities"]
@@ -337,6 +334,21 @@ def _totals_columns(*key: str) -> list[Column[Any]]:
         Column("amount", Amount(), nullable=False),
         Column("weighted_amount", Amount(), nullable=False),
     ]
+
+
+def _live_index(table: Table, suffix: str, *key: str) -> None:
+    """An index of the live rows of a totals table in the order of a grouping the pipeline
+    reads (`key`: its name, currency, then the rest of the key), holding the figures too: the
+    database adds the rows up as it reads them, instead of sorting them first (on SQLite
+    each row sorted cost more than an answer's group, and the rows grow faster than the
+    groups: 72 rows of open totals at a million events, 12 stages and 18 owners)."""
+    live = table.c.count > LIVE
+    Index(
+        f"{table.name}_{suffix}",
+        *(table.c[name] for name in (*key, *TOTALS)),
+        sqlite_where=live,
+        postgresql_where=live,
+    )
 
 
 # A sum of the totals' amounts (in the units an Amount column stores) as the answer's text.
