@@ -236,14 +236,13 @@ class Opportunities(Projection):
         if owner is not None:
             query = query.where(t.c.owner == owner)
         rows = sorted(conn.execute(query).all(), key=order)
-        text = _amount_text
         return [
             {
                 field: (name or None) if blank_as_none else name,
                 "currency": currency,
                 "count": count,
-                "amount": text(units),
-                "weighted_amount": text(weighted_units),
+                "amount": _amount_text(units),
+                "weighted_amount": _amount_text(weighted_units),
             }
             for name, currency, count, units, weighted_units in rows
         ]
@@ -341,7 +340,8 @@ def _live_index(table: Table, suffix: str, *key: str) -> None:
     reads (`key`: its name, currency, then the rest of the key), holding the figures too: the
     database adds the rows up as it reads them, instead of sorting them first (on SQLite
     each row sorted cost more than an answer's group, and the rows grow faster than the
-    groups: 72 rows of open totals at a million events, 12 stages and 18 owners)."""
+    groups: 72 rows of open totals at a million events, for 12 groups by stage and 18 by
+    owner)."""
     live = table.c.count > LIVE
     Index(
         f"{table.name}_{suffix}",
