@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Date,
@@ -70,21 +73,18 @@ class Opportunities(Projection):
         # these rows, not every open opportunity (a business that leaves deals open has more
         # of them each year). Per stage, owner and currency (a handful of rows), and per
         # expected-close month ('' for none), currency and owner for the forecast; a month
-        # whose deals all moved on keeps a row with count 0, which the partial index leaves
+        # whose deals all moved on keeps a row with count 0, which the partial indexes leave
         # out.
-        self.table("open", *_totals_columns("stage", "owner", "currency"))
+        open_ = self.table("open", *_totals_columns("stage", "owner", "currency"))
+        _live_index(open_, "live_by_stage", "stage", "currency", "owner")
+        _live_index(open_, "live_by_owner", "owner", "currency", "stage")
         forecast = self.table("forecast", *_totals_columns("month", "currency", "owner"))
-        live = forecast.c.count > LIVE
-        Index(
-            f"{forecast.name}_live",
-            *(forecast.c[name] for name in ("month", "currency", "owner", *TOTALS)),
-            sqlite_where=live,
-            postgresql_where=live,
-        )
+        _live_index(forecast, "live", "month", "currency", "owner")
         # What was won and lost, added up as opportunities close (per owner, so that the
         # pipeline of one owner is as cheap): the closed ones grow with the years, and the
         # pipeline should not add them all up when asked.
-        self.table("closed", *_totals_columns("stage", "owner", "currency"))
+        closed = self.table("closed", *_totals_columns("stage", "owner", "currency"))
+        _live_index(closed, "live", "stage", "currency", "owner")
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         opportunities = self["opportunities"]
@@ -189,55 +189,63 @@ class Opportunities(Projection):
     ) -> dict[str, Any]:
         """Open opportunities per stage, per owner and per expected-close month (count, amount,
         probability-weighted amount), each per currency; and what was won and lost."""
-
-        def grouped(field: str, t: Table) -> list[dict[str, Any]]:
-            key = t.c[field]
-            query = (
-                select(
-                    key,
-                    t.c.currency,
-                    func.sum(t.c.count),
-                    func.sum(t.c.amount),
-                    func.sum(t.c.weighted_amount),
-                )
-                .where(t.c.count > LIVE)
-                .group_by(key, t.c.currency)
-            )
-            if owner is not None:
-                query = query.where(t.c.owner == owner)
-            return [
-                {
-                    field: name,
-                    "currency": currency,
-                    "count": count,
-                    "amount": str(amount),
-                    "weighted_amount": str(weighted),
-                }
-                for name, currency, count, amount, weighted in conn.execute(query).all()
-            ]
-
-        stage_order = {s.value: i for i, s in enumerate(Stage)}
         answer = {
-            "by_stage": sorted(
-                grouped("stage", self["open"]),
-                key=lambda r: (stage_order[r["stage"]], r["currency"]),
+            "by_stage": self._grouped(conn, "open", "stage", owner, _in_stage_order),
+            "by_owner": self._grouped(conn, "open", "owner", owner, _by_name),
+            # Months in order; opportunities without an expected close (month '') last.
+            "forecast": self._grouped(
+                conn, "forecast", "month", owner, _undated_last, blank_as_none=True
             ),
-            "by_owner": sorted(
-                grouped("owner", self["open"]), key=lambda r: (r["owner"], r["currency"])
-            ),
-            # Months in order; opportunities without an expected close last.
-            "forecast": sorted(
-                ({**r, "month": r["month"] or None} for r in grouped("month", self["forecast"])),
-                key=lambda r: (r["month"] is None, r["month"] or "", r["currency"]),
-            ),
-            "closed": sorted(
-                grouped("stage", self["closed"]),
-                key=lambda r: (stage_order[r["stage"]], r["currency"]),
-            ),
+            "closed": self._grouped(conn, "closed", "stage", owner, _in_stage_order),
         }
         if explain is not None:
             self._explain(explain, conn, answer, owner)
         return attach(answer, explain)
+
+    def _grouped(
+        self,
+        conn: Connection,
+        table: str,
+        field: str,
+        owner: str | None,
+        order: Callable[[Any], Any],
+        *,
+        blank_as_none: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The live totals of `table` added up per `field` and currency, in `order` (a sort
+        key of the rows (name, currency, count, amount, weighted amount)), as the pipeline
+        answers them; with `blank_as_none`, a name '' as None.
+
+        The pipeline has more groups as a business grows (owners, currencies, months ahead),
+        so what is done per group is kept small: the sums are read as the stored integers and
+        turned into text by one function made once, the rows are sorted by a key of plain
+        tuples (a Row compares slowly), and each group's dict is built once."""
+        t = self[table]
+        key = t.c[field]
+        query = (
+            select(
+                key,
+                t.c.currency,
+                func.sum(t.c.count),
+                func.sum(t.c.amount, type_=UNITS),
+                func.sum(t.c.weighted_amount, type_=UNITS),
+            )
+            .where(t.c.count > LIVE)
+            .group_by(key, t.c.currency)
+        )
+        if owner is not None:
+            query = query.where(t.c.owner == owner)
+        rows = sorted(conn.execute(query).all(), key=order)
+        return [
+            {
+                field: (name or None) if blank_as_none else name,
+                "currency": currency,
+                "count": count,
+                "amount": _amount_text(units),
+                "weighted_amount": _amount_text(weighted_units),
+            }
+            for name, currency, count, units, weighted_units in rows
+        ]
 
     def _explain(
         self, x: Explanation, conn: Connection, answer: dict[str, Any], owner: str | None
@@ -298,7 +306,24 @@ class Opportunities(Projection):
 # so that the databases see the partial index applies).
 TOTALS = ("count", "amount", "weighted_amount")
 LIVE = literal_column("0")
+# A sum of amounts as the integer units stored, not a Decimal made by the column's type.
+UNITS = BigInteger()
 KEY_LENGTHS = {"stage": 20, "owner": 100, "month": 7, "currency": 3}
+
+
+# The orders the pipeline lists its groups in, as sort keys of rows (name, currency, ...):
+# stages as an opportunity moves through them, owners and months by name (the months without
+# an expected close, '' in the table, last); then each by currency.
+_STAGE_ORDER = {s.value: i for i, s in enumerate(Stage)}
+_by_name = itemgetter(0, 1)
+
+
+def _in_stage_order(row: Any) -> tuple[int, str]:
+    return _STAGE_ORDER[row[0]], row[1]
+
+
+def _undated_last(row: Any) -> tuple[bool, str, str]:
+    return row[0] == "", row[0], row[1]
 
 
 def _totals_columns(*key: str) -> list[Column[Any]]:
@@ -308,6 +333,26 @@ def _totals_columns(*key: str) -> list[Column[Any]]:
         Column("amount", Amount(), nullable=False),
         Column("weighted_amount", Amount(), nullable=False),
     ]
+
+
+def _live_index(table: Table, suffix: str, *key: str) -> None:
+    """An index of the live rows of a totals table in the order of a grouping the pipeline
+    reads (`key`: its name, currency, then the rest of the key), holding the figures too: the
+    database adds the rows up as it reads them, instead of sorting them first (on SQLite
+    each row sorted cost more than an answer's group, and the rows grow faster than the
+    groups: 72 rows of open totals at a million events, for 12 groups by stage and 18 by
+    owner)."""
+    live = table.c.count > LIVE
+    Index(
+        f"{table.name}_{suffix}",
+        *(table.c[name] for name in (*key, *TOTALS)),
+        sqlite_where=live,
+        postgresql_where=live,
+    )
+
+
+# A sum of the totals' amounts (in the units an Amount column stores) as the answer's text.
+_amount_text = Amount().text_processor()
 
 
 def _add(batch: Batch, table: Table, key: tuple[str, ...], moved: tuple[Any, ...]) -> None:

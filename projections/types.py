@@ -67,6 +67,24 @@ class Scaled(TypeDecorator[Decimal]):
         places = max(self.min_places, -exponent if isinstance(exponent, int) else 0)
         return amount.quantize(Decimal(1).scaleb(-places))
 
+    def text_processor(self) -> Callable[[Any], str]:
+        """`str(process_result_value(units))` straight from the stored units (an integer; a
+        sum of them is a numeric on PostgreSQL) by integer division, without a Decimal: a
+        report that answers many amounts as text pays for each value (0.3 µs instead of 1.2)."""
+        scale, min_places, factor = self.scale, self.min_places, 10**self.scale
+        template, exact = f"%d.%0{scale}d", min_places == scale > 0
+
+        def text(units: Any) -> str:
+            if units < 0:
+                return "-" + text(-units)
+            if exact:  # (divmod and %d take a numeric's Decimal as they take an int)
+                return template % divmod(units, factor)
+            whole, fraction = divmod(int(units), factor)
+            places = f"{fraction:0{scale}d}".rstrip("0").ljust(min_places, "0")
+            return f"{whole}.{places}" if places else str(whole)
+
+        return text
+
 
 def Amount() -> Scaled:
     return Scaled(2)

@@ -13,7 +13,7 @@ from sqlalchemy import Uuid
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.engine import _bind_processor
-from projections.types import Amount, Quantity, UnitPrice, UtcDateTime
+from projections.types import Amount, Percent, Quantity, UnitPrice, UtcDateTime
 
 DIALECTS = [sqlite.dialect(), postgresql.dialect()]
 
@@ -60,6 +60,21 @@ def test_an_amount_is_written_as_sqlalchemy_writes_it(dialect, make) -> None:  #
         assert fast(value) == slow(value), value
     with pytest.raises(ValueError, match="decimal places"):
         fast(Decimal(1).scaleb(-column.scale - 1))
+
+
+@pytest.mark.parametrize("make", [Amount, Quantity, UnitPrice, Percent])
+def test_an_amount_reads_as_the_text_sqlalchemy_reads(make) -> None:  # type: ignore[no-untyped-def]
+    column = make()
+    fast = column.text_processor()
+    rng = random.Random(11)
+    units = [0, 1, -1, 5, -5, 10**column.scale, -(10**column.scale), 10**15, 1500, 250000]
+    units += [rng.randrange(-(10**14), 10**14) for _ in range(300)]
+    units += [rng.randrange(-100, 100) * 10 ** rng.randrange(0, 8) for _ in range(300)]
+
+    for value in units:
+        slow = str(column.process_result_value(value, sqlite.dialect()))
+        # (a sum of integers arrives as a numeric on PostgreSQL)
+        assert fast(value) == fast(Decimal(value)) == slow, value
 
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
