@@ -85,7 +85,7 @@ TOPIC = "domain.pgstore:TekilPostgresRecorder"
 
 # The version of the functions' bodies: a change to them gets new names (and `tekil db init`
 # creates them), so that a process never calls a function of another shape.
-FUNCTIONS_VERSION = 2
+FUNCTIONS_VERSION = 3
 
 # After finding the functions missing (a store initialised before them), look again this
 # often: `tekil db init` may have been run since.
@@ -105,14 +105,19 @@ STALE_READ_MESSAGE = "tekil: an aggregate read by this command has changed since
 
 # Under the table lock: has any aggregate the command read got an event after the version it
 # read? (The primary key's index answers it.) Then abort, recording nothing.
+# Two IFs, not one `IF p_read_ids IS NOT NULL AND EXISTS (...)`: plpgsql evaluates a condition
+# with a subquery through the executor (about 8 µs of the server's CPU on every call), a bare
+# IS NOT NULL as a simple expression; most commands read nothing they do not change.
 CHECK_READS = (  # constants only; the names are composed by psycopg.sql
-    "IF p_read_ids IS NOT NULL AND EXISTS ("  # noqa: S608
+    "IF p_read_ids IS NOT NULL THEN "  # noqa: S608
+    "IF EXISTS ("
     "SELECT 1 FROM unnest(p_read_ids, p_read_versions) "
     "AS r(o, v) JOIN {schema}.{table} e ON e.originator_id = r.o "
     "AND e.originator_version = r.v + 1) THEN "
     "RAISE EXCEPTION USING ERRCODE = 'serialization_failure', MESSAGE = '"
     + STALE_READ_MESSAGE
     + "'; "
+    "END IF; "
     "END IF; "
 )
 
