@@ -27,6 +27,11 @@ aborts the statement (nothing recorded) with `StaleRead`, an IntegrityError, on 
 command is re-decided from fresh state. This is what lets a process keep aggregates in memory
 between commands on PostgreSQL too (docs/decisions/0006-commands-check-what-they-read.md).
 
+The call itself is a statement prepared once on the connection kept for writing, its
+parameters built in PostgreSQL's binary format (domain/pgwire.py): a cursor's per-call work
+(its objects, the query's conversion, the adapters, the prepared-statement bookkeeping) was a
+third of a command's own CPU (decision 0014).
+
 Unlike the library's POSTGRES_ENABLE_DB_FUNCTIONS (whose function takes no table lock, and
 which we must not use) this is a plain `PostgresApplicationRecorder` in every other respect.
 The functions are created with the tables, by `tekil db init` (CREATE OR REPLACE FUNCTION in
@@ -75,9 +80,11 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from eventsourcing.utils import retry
-from psycopg.pq import ConnStatus
+from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
+
+from domain import pgwire
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +92,7 @@ TOPIC = "domain.pgstore:TekilPostgresRecorder"
 
 # The version of the functions' bodies: a change to them gets new names (and `tekil db init`
 # creates them), so that a process never calls a function of another shape.
-FUNCTIONS_VERSION = 2
+FUNCTIONS_VERSION = 3
 
 # After finding the functions missing (a store initialised before them), look again this
 # often: `tekil db init` may have been run since.
@@ -105,8 +112,12 @@ STALE_READ_MESSAGE = "tekil: an aggregate read by this command has changed since
 
 # Under the table lock: has any aggregate the command read got an event after the version it
 # read? (The primary key's index answers it.) Then abort, recording nothing.
+# Two IFs, not one `IF p_read_ids IS NOT NULL AND EXISTS (...)`: plpgsql evaluates a condition
+# with a subquery through the executor (about 8 µs of the server's CPU on every call), a bare
+# IS NOT NULL as a simple expression; most commands read nothing they do not change.
 CHECK_READS = (  # constants only; the names are composed by psycopg.sql
-    "IF p_read_ids IS NOT NULL AND EXISTS ("  # noqa: S608
+    "IF p_read_ids IS NOT NULL THEN "  # noqa: S608
+    "IF EXISTS ("
     "SELECT 1 FROM unnest(p_read_ids, p_read_versions) "
     "AS r(o, v) JOIN {schema}.{table} e ON e.originator_id = r.o "
     "AND e.originator_version = r.v + 1) THEN "
@@ -114,7 +125,12 @@ CHECK_READS = (  # constants only; the names are composed by psycopg.sql
     + STALE_READ_MESSAGE
     + "'; "
     "END IF; "
+    "END IF; "
 )
+
+
+def _text_id(value: UUID | str) -> bytes:
+    return str(value).encode()
 
 
 def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
@@ -260,23 +276,28 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
                 "END $tekil$"
             ).format(many=many, **names)
         )
-        self._insert_one = (
-            SQL(
-                "SELECT {schema}.{one}(%s, %s::bigint, %s::text, %s::bytea, %s::text, "
-                "%s::{id_type}[], %s::bigint[])"
-            )
-            .format(schema=schema, one=one, id_type=id_type)
+        # Called as statements prepared by name on the connection kept for writing, with
+        # binary parameters (domain/pgwire.py); their types are those of the functions.
+        self._call_one = (
+            f"tekil_{self.insert_one_function_name}".encode(),
+            SQL("SELECT {schema}.{one}($1, $2, $3, $4, $5, $6, $7)")
+            .format(schema=schema, one=one)
             .as_string()
+            .encode(),
         )
-        self._insert_many = (
-            SQL(
-                "SELECT {schema}.{many}(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[], "
-                "%s::text, %s::{id_type}[], %s::bigint[])"
-            )
-            .format(schema=schema, many=many, id_type=id_type)
+        self._call_many = (
+            f"tekil_{self.insert_many_function_name}".encode(),
+            SQL("SELECT {schema}.{many}($1, $2, $3, $4, $5, $6, $7)")
+            .format(schema=schema, many=many)
             .as_string()
+            .encode(),
         )
-        self._lock_timeout = f"{int(datastore.lock_timeout)}s"
+        if datastore.originator_id_type == "uuid":
+            self._id_oid, self._id_bytes = pgwire.UUID_OID, pgwire.uuid
+        else:  # text
+            self._id_oid, self._id_bytes = pgwire.TEXT_OID, _text_id
+        self._prepared_on: psycopg.Connection[Any] | None = None
+        self._lock_timeout = f"{int(datastore.lock_timeout)}s".encode()
         self._functions_missing_until = 0.0
         self._functions_lock = threading.Lock()
         self._writer: psycopg.Connection[Any] | None = None
@@ -343,39 +364,47 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], read: Sequence[tuple[UUID, int]] = ()
     ) -> list[int] | None:
         """The events' notification ids, in order; None if the functions are missing."""
-        read_ids = [i for i, _ in read] if read else None
-        read_versions = [v for _, v in read] if read else None
+        id_bytes = self._id_bytes
+        if read:
+            read_ids: bytes | None = pgwire.array(self._id_oid, [id_bytes(i) for i, _ in read])
+            read_versions = pgwire.array(pgwire.INT8_OID, [pgwire.int8(v) for _, v in read])
+        else:
+            read_ids = read_versions = None
         if len(stored_events) == 1:
             (e,) = stored_events
-            query = self._insert_one
-            params: tuple[Any, ...] = (
-                e.originator_id,
-                e.originator_version,
-                e.topic,
+            name = self._call_one[0]
+            params = [
+                id_bytes(e.originator_id),
+                pgwire.int8(e.originator_version),
+                e.topic.encode(),
                 e.state,
                 self._lock_timeout,
                 read_ids,
                 read_versions,
-            )
+            ]
         else:
-            query = self._insert_many
-            params = (
-                [e.originator_id for e in stored_events],
-                [e.originator_version for e in stored_events],
-                [e.topic for e in stored_events],
-                [e.state for e in stored_events],
+            name = self._call_many[0]
+            params = [
+                pgwire.array(self._id_oid, [id_bytes(e.originator_id) for e in stored_events]),
+                pgwire.array(
+                    pgwire.INT8_OID, [pgwire.int8(e.originator_version) for e in stored_events]
+                ),
+                pgwire.array(pgwire.TEXT_OID, [e.topic.encode() for e in stored_events]),
+                pgwire.array(pgwire.BYTEA_OID, [e.state for e in stored_events]),
                 self._lock_timeout,
                 read_ids,
                 read_versions,
-            )
+            ]
         # The connection kept for writing: one save at a time through it (the table lock
         # lets one insert at a time commit anyway), no checkout from the pool per save.
         with self._writing:
             conn = self._writer_connection()
             try:
-                with conn.cursor(row_factory=tuple_row) as curs:
-                    curs.execute(query, params, prepare=True)
-                    row = curs.fetchone()
+                if self._prepared_on is not conn:
+                    pgwire.prepare(conn, *self._call_one)
+                    pgwire.prepare(conn, *self._call_many)
+                    self._prepared_on = conn
+                value = pgwire.call(conn, name, params)
             except psycopg.errors.UniqueViolation as error:
                 # The statement failed as a whole: nothing recorded, nothing notified. Raised
                 # as the library raises it, without the function's context in the message.
@@ -389,17 +418,30 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
             except psycopg.errors.UndefinedFunction:
                 self._functions_missing()
                 return None
+            except psycopg.errors.InvalidSqlStatementName as error:
+                # The prepared statements are gone (a DEALLOCATE on this connection): prepared
+                # again by the retry.
+                self._prepared_on = None
+                raise OperationalError(str(error)) from error
             except psycopg.Error as error:
                 if conn.broken or conn.closed:
                     # The server restarted, or dropped the connection: it goes back to the
                     # pool, which discards it, and the retry gets a new one.
                     self._drop_writer()
                 raise _converted(error) from error
-        ids = None if row is None else [row[0]] if len(stored_events) == 1 else row[0]
-        if not ids or len(ids) != len(stored_events):  # pragma: no cover - cannot happen
+            except BaseException:
+                # Interrupted (psycopg cancels the statement on KeyboardInterrupt): a
+                # connection not back at rest is not used again.
+                if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+                    self._drop_writer()
+                raise
+        if value is None:  # pragma: no cover - cannot happen
+            raise ProgrammingError(f"got no notification id for {len(stored_events)} events")
+        ids = [int(value)] if len(stored_events) == 1 else pgwire.int8_array(value)
+        if len(ids) != len(stored_events):  # pragma: no cover - cannot happen
             msg = f"got notification ids {ids} for {len(stored_events)} events"
             raise ProgrammingError(msg)
-        return list(ids)
+        return ids
 
     def _writer_connection(self) -> psycopg.Connection[Any]:
         """The connection kept for writing (held under `_writing`): taken from the pool once
@@ -428,6 +470,7 @@ class TekilPostgresRecorder(PostgresApplicationRecorder):
 
     def _drop_writer(self) -> None:
         conn, self._writer = self._writer, None
+        self._prepared_on = None
         if conn is not None:
             with contextlib.suppress(Exception):
                 self.datastore.pool.putconn(conn)

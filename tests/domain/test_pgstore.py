@@ -318,6 +318,43 @@ def test_saves_go_through_one_kept_connection_replaced_when_the_server_drops_it(
     assert recorder._writer.info.backend_pid != pid
 
 
+def test_a_kept_connection_that_lost_its_prepared_statements_prepares_them_again(
+    recorder: TekilPostgresRecorder,
+) -> None:
+    """The insert is a statement prepared once on the connection kept for writing; should it
+    be gone (a DEALLOCATE on that connection), the save prepares it again."""
+    assert recorder.insert_events([event()]) == [1]
+    kept = recorder._writer
+    assert kept is not None
+    kept.execute("DEALLOCATE ALL")
+    assert recorder.insert_events([event()]) == [2]
+    assert recorder.insert_events([event(), event()]) == [3, 4]
+    assert recorder._writer is kept
+
+
+def test_text_originator_ids_are_recorded_and_checked_too(postgresql_url: str) -> None:
+    business = open_business(
+        Settings(database_url=postgresql_url), create_tables=True, ORIGINATOR_ID_TYPE="text"
+    )
+    try:
+        recorder = business.recorder
+        assert isinstance(recorder, TekilPostgresRecorder)
+        assert recorder.datastore.originator_id_type == "text"
+        first, second = event(), event()
+        assert recorder.insert_events([first]) == [1]
+        assert recorder.insert_events([second, event(second.originator_id, 2)]) == [2, 3]
+        assert [n.originator_version for n in recorder.select_notifications(1, 10)] == [1, 1, 2]
+        token = pgstore.reads.set([(second.originator_id, 1)])
+        try:
+            with pytest.raises(pgstore.StaleRead):
+                recorder.insert_events([event()])
+        finally:
+            pgstore.reads.reset(token)
+        assert recorder.max_notification_id() == 3
+    finally:
+        business.close()
+
+
 def test_without_the_functions_the_library_insert_is_used(
     recorder: TekilPostgresRecorder, postgresql_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
