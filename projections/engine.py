@@ -104,16 +104,17 @@ class _TableWriter:
     def insert_sql(self, names: tuple[str, ...]) -> str:
         sql = self._inserts.get(names)
         if sql is None:
-            columns = ", ".join(self.quoted[n] for n in names)  # known columns, quoted
             marks = ", ".join(self.mark for _ in names)
             sql = self._inserts[names] = (
-                f"INSERT INTO {self.quoted_table} ({columns}) VALUES ({marks})"  # noqa: S608
+                f"INSERT INTO {self.quoted_table} ({self._columns(names)}) VALUES ({marks})"  # noqa: S608
             )
         return sql
 
     def copy_sql(self, names: tuple[str, ...]) -> str:
-        columns = ", ".join(self.quoted[n] for n in names)  # known columns, quoted
-        return f"COPY {self.quoted_table} ({columns}) FROM STDIN"
+        return f"COPY {self.quoted_table} ({self._columns(names)}) FROM STDIN"
+
+    def _columns(self, names: tuple[str, ...]) -> str:
+        return ", ".join(self.quoted[n] for n in names)  # known columns, quoted
 
     def update_sql(self, names: tuple[str, ...]) -> str:
         sql = self._updates.get(names)
