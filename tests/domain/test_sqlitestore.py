@@ -196,13 +196,18 @@ def test_a_save_after_others_wrote_only_read_models_keeps_the_cache(
 
 def _wal_frames(path: str) -> tuple[int, int]:
     """(frames in the WAL, frames of it already copied into the database file), from a
-    connection of its own."""
+    connection of its own. A passive checkpoint does not wait for one running beside it (the
+    checkpointer's): it answers busy, with -1 frames, and is asked again."""
     conn = sqlite3.connect(path, timeout=5)
     try:
-        _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        deadline = time.monotonic() + 10
+        while True:
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if not busy or time.monotonic() > deadline:
+                return frames, copied
+            time.sleep(0.01)
     finally:
         conn.close()
-    return frames, copied
 
 
 def test_commits_leave_checkpoints_to_a_thread_of_their_own(
