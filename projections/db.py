@@ -73,6 +73,10 @@ def make_engine(url: str, *, writer: bool) -> Engine:
                 # since secondary indexes are built after a rebuild, 64 MB wrote no fewer
                 # pages at a million events and cost each rebuilding process ~50 MB more.
                 cursor.execute("PRAGMA cache_size=-16384")
+                # Debian's SQLite (and others) is built to zero every page it frees: dropping
+                # a million-event audit trail for a rebuild wrote 1.7 GB of zeros. FAST zeroes
+                # deleted rows within the pages it writes anyway, never a page more.
+                cursor.execute("PRAGMA secure_delete=FAST")
         cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.close()
 
