@@ -109,7 +109,9 @@ class CheckedRepository(Replaying):
     def _compare(self, head: int | None, count: int | None) -> bool:
         current = head == self._seen
         if not current:
-            self.cache = LRUCache(maxsize=self.cache.maxsize)  # type: ignore[attr-defined]
+            cache = self.cache
+            assert isinstance(cache, LRUCache)  # (checked only where there is one)
+            self.cache = LRUCache(maxsize=cache.maxsize)
             self._seen = head
         self._count = count
         return current

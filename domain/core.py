@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -239,7 +239,7 @@ class Core(Application):
         aggregate's interval), of the aggregate as saved: the library loads it again from
         the store (for a number series, up to 500 events) to take it."""
         for aggregate in processing.aggregates.values():
-            snapshot = self.snapshot_of(aggregate, processing.events)
+            snapshot = self.snapshot_of(cast(Entity, aggregate), processing.events)
             if snapshot is not None:
                 self.snapshots.put([snapshot])  # type: ignore[union-attr]
 

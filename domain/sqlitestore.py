@@ -43,7 +43,8 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT, SQLiteApplicationRecorder
@@ -154,9 +155,10 @@ class TekilSQLiteRecorder(SQLiteApplicationRecorder):
                 positions = []
                 for s in stored_events:
                     cursor = connection.execute(
-                        statement, (s.originator_id.hex, s.originator_version, s.topic, s.state)
+                        statement,
+                        (cast(UUID, s.originator_id).hex, s.originator_version, s.topic, s.state),
                     )
-                    positions.append(cursor.lastrowid)
+                    positions.append(cast(int, cursor.lastrowid))  # (an INSERT sets it)
                 connection.execute("COMMIT")
                 self.checkpointer.wrote()
             except BaseException as error:
