@@ -37,8 +37,9 @@ KNOWN_ROWS_LIMIT = 10_000
 # batches of 20,000 wrote half the pages batches of 5,000 did (18 against 36 GB, WAL and
 # checkpoints) for ~100 MB more at the peak of each process.
 REBUILD_BATCH = 20_000
-# A catch-up this far behind has PostgreSQL gather the events table's statistics first
-# (`eventlog.analyze_log`): a fraction of a second, against a second a page without them.
+# A runner this far behind (a rebuild, a read model's new version, a store restored) has
+# PostgreSQL gather the events table's statistics before its first page, once
+# (`eventlog.analyze_log`): a quarter of a second, against a second a page without them.
 ANALYZE_BEHIND = 100_000
 
 # Keys kept per table while a rebuild fills it (see Runner._empty_tables); beyond this, the
@@ -115,6 +116,7 @@ class Runner:
         self.poll_interval = poll_interval
         self.failed: dict[str, str] = {}
         self._positions: dict[str, int] | None = None
+        self._log_analyzed = False
         self._known: dict[Any, Any] | None = None
         self._generations: dict[str, int] = {}
         self._complete: dict[Any, WrittenKeys] | None = None
@@ -171,6 +173,9 @@ class Runner:
             head = min(head, stop)
         if start >= head:
             return 0
+        if head - start >= ANALYZE_BEHIND and not self._log_analyzed:
+            self._log_analyzed = True
+            analyze_log(recorder)
         topics = sorted(set().union(*(p.topics for p in active)))
         with _gc_paused():
             notifications = (
@@ -343,8 +348,6 @@ class Runner:
         """Process until every projection has reached the head of the log (or `stop`)."""
         began = time.monotonic()
         head = stop if stop is not None else (self.business.recorder.max_notification_id() or 0)
-        if head - min(self.positions().values(), default=head) >= ANALYZE_BEHIND:
-            analyze_log(self.business.recorder)
         total = 0
         self._complete = self._empty_tables()
         rebuilding = bool(self._complete)
