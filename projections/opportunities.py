@@ -33,7 +33,7 @@ from projections.types import Amount, Percent, UtcDateTime
 
 class Opportunities(Projection):
     name = "opportunities"
-    version = 5
+    version = 6
     handles = (
         Opportunity.Opened,
         Opportunity.StageChanged,
@@ -77,15 +77,14 @@ class Opportunities(Projection):
         # whose deals all moved on keeps a row with count 0, which the partial indexes leave
         # out.
         open_ = self.table("open", *_totals_columns("stage", "owner", "currency"))
-        _live_index(open_, "live_by_stage", "stage", "currency", "owner")
-        _live_index(open_, "live_by_owner", "owner", "currency", "stage")
+        _live_index(open_, "live", "owner", "stage", "currency")
         forecast = self.table("forecast", *_totals_columns("month", "currency", "owner"))
-        _live_index(forecast, "live", "month", "currency", "owner")
+        _live_index(forecast, "live", "owner", "month", "currency")
         # What was won and lost, added up as opportunities close (per owner, so that the
         # pipeline of one owner is as cheap): the closed ones grow with the years, and the
         # pipeline should not add them all up when asked.
         closed = self.table("closed", *_totals_columns("stage", "owner", "currency"))
-        _live_index(closed, "live", "stage", "currency", "owner")
+        _live_index(closed, "live", "owner", "stage", "currency")
         # The same figures for every owner at once, keyed by exactly the groups the pipeline
         # answers (`ALL_OWNERS`): the whole business's pipeline reads as many rows as it
         # lists, not the rows of every owner (274 forecast rows for 54 groups at a million
@@ -367,11 +366,11 @@ def _totals_columns(*key: str) -> list[Column[Any]]:
 
 
 def _live_index(table: Table, suffix: str, *key: str) -> None:
-    """An index of the live rows of a totals table in the order of a grouping the pipeline
-    reads (`key`: its name, currency, then the rest of the key), holding the figures too: the
-    database reads no row whose opportunities all moved on (months past, stages left), and
-    adds one owner's rows up as it reads them instead of sorting them first (on SQLite each
-    row sorted cost more than an answer's group)."""
+    """An index of the live rows of a totals table in the order of `key`, holding the figures
+    too: the database reads no row whose opportunities all moved on (months past, stages
+    left), and reads the rows in the order the pipeline groups them — the tables of every
+    owner by their group, those per owner by owner first (one owner's rows, then by group) —
+    instead of sorting them (on SQLite each row sorted cost more than an answer's group)."""
     live = table.c.count > LIVE
     Index(
         f"{table.name}_{suffix}",
