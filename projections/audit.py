@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, Index, Integer, String, Uuid
+from sqlalchemy import Column, Connection, Index, Integer, String, Uuid
 
 import domain.app  # noqa: F401 - every bounded context's events must be known here
 from domain.base import Entity
@@ -18,7 +18,10 @@ from domain.crm.parties import Party
 from domain.ids import uuid_from_hex
 from domain.inventory.products import Product
 from domain.numbering import NumberSeries
+from projections.audit_sql import AuditSQL
+from projections.decoding import event_class
 from projections.engine import Batch, Projection, RawEvent
+from projections.eventlog import SharedLog
 from projections.types import UtcDateTime
 
 
@@ -76,6 +79,8 @@ class Audit(Projection):
             Column("kind", String(40), nullable=False),
         )
 
+    _sql: AuditSQL | None = None
+
     # Every event, so it takes them as stored (see RawEvent): what it copies needs no
     # decoding, and the rows are exactly those the decoded event gives (`_raw_row`).
     raw = True
@@ -103,6 +108,36 @@ class Audit(Projection):
         for key, aggregate_id, kind in _keys(event):
             if batch.get(self["keys"], (key, aggregate_id)) is None:
                 batch.insert(self["keys"], key=key, aggregate_id=aggregate_id, kind=kind)
+
+    def fills(self, log: SharedLog) -> bool:
+        # Every value the events may hold encoded is one `_raw_row` reads (see _SCALARS).
+        return log.dialect == "sqlite" and log.transcodings <= {"uuid_hex", *_SCALARS}
+
+    def prepare(self, dbapi: Any, log: SharedLog, after: int, last: int) -> list[int]:
+        """The rows `_raw_row` makes, made by SQLite from the stored JSON (see audit_sql.py):
+        a million-event audit trail, half of the work of a rebuild in Python, in 18 s
+        instead of 39."""
+        return self._statements().make(dbapi, log.table, after, last)
+
+    def fill(self, conn: Connection) -> None:
+        self._statements().write(conn)
+
+    def _statements(self) -> AuditSQL:
+        if self._sql is None:
+            classes = {topic: event_class(topic) for topic in sorted(self.topics)}
+            kinds: dict[str, list[str]] = {}
+            for topic, cls in classes.items():
+                kind = _key_kind(cls)
+                if kind is not None:
+                    kinds.setdefault(kind, []).append(topic)
+            self._sql = AuditSQL(
+                {name: table.name for name, table in self.tables.items()},
+                list(classes),
+                {t: v for t, c in classes.items() if (v := getattr(c, "class_version", 1)) != 1},
+                kinds,
+                _ID.findall,
+            )
+        return self._sql
 
 
 _SKIP = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -28,6 +28,9 @@ from sqlalchemy import (
     bindparam,
     select,
 )
+
+if TYPE_CHECKING:
+    from projections.eventlog import SharedLog
 
 TRACKING = MetaData()
 
@@ -546,6 +549,25 @@ class Projection:
         raise NotImplementedError
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
+        raise NotImplementedError
+
+    def fills(self, log: SharedLog) -> bool:
+        """Whether this read model's rows can be made in SQL from `log` (see `prepare`)."""
+        return False
+
+    def prepare(self, dbapi: Any, log: SharedLog, after: int, last: int) -> list[int]:
+        """Make the rows of the events after position `after` up to `last` (those `handles`
+        names) in SQL, from the store's events table on the same database, in temporary
+        tables of `dbapi` (the DB-API connection of the read models' writer, outside any
+        transaction: before the batch takes the write lock), for `fill` to write: what a
+        catch-up does instead of `handle` where `fills(log)` (a rebuild then reads and
+        writes every row in the database, none in Python). Returns the positions of the
+        events it made nothing for, in order: those `handle` must have (an event stored by
+        an older version of its class, to be upcast, say)."""
+        raise NotImplementedError
+
+    def fill(self, conn: Connection) -> None:
+        """Write the rows `prepare` made, in the transaction of `conn` (the same connection)."""
         raise NotImplementedError
 
     def __getitem__(self, short_name: str) -> Table:

@@ -5,14 +5,17 @@ be (reading the log in bulk on SQLite)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from sqlalchemy import Engine
 
 from domain.app import Business
 from domain.ids import uuid_from_hex
@@ -135,6 +138,42 @@ def read_raw(
         cursor.row_factory = None
         cursor.execute(sql, params)
         return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SharedLog:
+    """The store's events table, where the read models' writer can read it in SQL (the same
+    database): what a read model may fill its tables from in one statement (`Projection.fill`).
+    The events are plain JSON there, their ids stored as hex, and `transcodings` names every
+    kind of encoded value (`{"_type_": name, "_data_": ...}`) their JSON may hold."""
+
+    table: str
+    dialect: str
+    transcodings: frozenset[str]
+
+
+def shared_log(business: Business, writer: Engine) -> SharedLog | None:
+    """The store's log as `writer` reads it in SQL, if it can: an SQLite file of the store's
+    that holds the read models too (`tekil`'s default), events neither encrypted nor
+    compressed. None elsewhere (PostgreSQL, read models on a database of their own)."""
+    recorder, mapper = business.recorder, business.mapper
+    if mapper.cipher is not None or mapper.compressor is not None:
+        return None
+    if not (
+        isinstance(recorder, SQLiteApplicationRecorder)
+        and recorder.datastore.originator_id_type == "uuid"
+        and writer.dialect.name == "sqlite"
+    ):
+        return None
+    store, reads = recorder.datastore.pool.db_name, writer.url.database
+    if not (store and reads and os.path.exists(store) and os.path.exists(reads)):
+        return None  # (in memory)
+    if not os.path.samefile(store, reads):
+        return None
+    names = getattr(mapper.transcoder, "names", None)
+    if not isinstance(names, dict):
+        return None
+    return SharedLog(recorder.events_table_name, "sqlite", frozenset(names))
 
 
 def max_position(business: Business) -> int:

@@ -22,7 +22,7 @@ from domain.app import Business, open_business
 from domain.settings import Settings
 from projections.decoding import event_class, event_decoder, parse
 from projections.engine import Batch, Projection, RawEvent, WrittenKeys, tracking_table
-from projections.eventlog import Listener, analyze_log, read_log
+from projections.eventlog import Listener, SharedLog, analyze_log, read_log, shared_log
 from projections.store import ReadStore
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,9 @@ class Runner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listener: Listener | None = None
+        # While catching up: the store's log where the read models' database reads it, for
+        # those that fill their tables from it in SQL (`Projection.fill`).
+        self._log: SharedLog | None = None
 
     # -- processing ------------------------------------------------------------------------
 
@@ -176,7 +179,10 @@ class Runner:
         if head - start >= ANALYZE_BEHIND and not self._log_analyzed:
             self._log_analyzed = True
             analyze_log(recorder)
-        topics = sorted(set().union(*(p.topics for p in active)))
+        shared = self._log
+        fillers = [p for p in active if shared is not None and p.fills(shared)]
+        # (the events of a read model filled in SQL are not read here)
+        topics = sorted(set().union(*(p.topics for p in active if p not in fillers)))
         with _gc_paused():
             notifications = (
                 read_log(recorder, start + 1, self.batch_size, stop=head, topics=topics)
@@ -184,10 +190,13 @@ class Runner:
                 else []
             )
         last = notifications[-1].id if len(notifications) >= self.batch_size else head
+        if fillers and last - start > self.batch_size:  # (a batch's positions, at most)
+            last = start + self.batch_size
+            notifications = [n for n in notifications if n.id <= last]
         while True:
             try:
                 with _gc_paused(freeze=bool(self._complete)):
-                    self._apply(active, notifications, last)
+                    self._apply(active, notifications, last, fillers)
             except StaleTracking:
                 self._positions = None
                 return last - start
@@ -198,6 +207,7 @@ class Runner:
                 log.exception("projection %s failed; it stops until rebuilt", culprit)
                 self.failed[culprit] = f"{type(error).__name__}: {error}"
                 active = self.active
+                fillers = [p for p in fillers if p in active]
                 if not active:
                     return 0
                 continue
@@ -205,13 +215,21 @@ class Runner:
                 positions[p.name] = max(positions[p.name], last)
             return last - start
 
-    def _apply(self, active: list[Projection], notifications: Sequence, last: int) -> None:  # type: ignore[type-arg]
+    def _apply(
+        self,
+        active: list[Projection],
+        notifications: Sequence,  # type: ignore[type-arg]
+        last: int,
+        fillers: Sequence[Projection] = (),
+    ) -> None:
         positions = self.positions()
         mapper = self.business.mapper
         # Which projections want which topic, and which events of this batch each has not
         # seen yet: one pass, so that each event is looked at once and decoded at most once.
         interested: dict[str, list[Projection]] = {}
         for p in active:
+            if p in fillers:
+                continue
             for topic in p.topics:
                 interested.setdefault(topic, []).append(p)
         # Read models that take events as stored get them without decoding, where the store
@@ -237,6 +255,12 @@ class Runner:
         known, self._known = self._known, None
         complete, self._complete = self._complete, None
         with self._reading() as reader, self.reads.writer.connect() as writer:
+            # Rows made in SQL first, outside the write lock (the writer has not begun).
+            left = {
+                p: self._prepare(p, writer, positions[p.name], last)
+                for p in fillers
+                if positions[p.name] < last
+            }
             if reader is None:
                 writer.begin()
             batch = Batch(reader or writer, known, complete)
@@ -279,6 +303,8 @@ class Runner:
                 batch.conn = writer
                 writer.begin()
             conn = writer
+            for p, positions_left in left.items():
+                self._fill(p, writer, batch, positions_left, decode)
             try:
                 batch.flush()
             except Exception as error:
@@ -328,6 +354,33 @@ class Runner:
                     kept.add(keys)
             self._complete = complete
 
+    def _prepare(self, p: Projection, writer: Connection, after: int, last: int) -> list[int]:
+        assert self._log is not None
+        try:
+            return p.prepare(writer.connection.driver_connection, self._log, after, last)
+        except Exception as error:
+            error.projection = p.name  # type: ignore[attr-defined]
+            raise
+
+    def _fill(
+        self,
+        p: Projection,
+        conn: Connection,
+        batch: Batch,
+        positions: list[int],
+        decode: Callable[..., Any],
+    ) -> None:
+        """`p`'s rows made in SQL (`_prepare`), and those of the events it left, handled as
+        usual (decoded: upcast to their class's version)."""
+        try:
+            p.fill(conn)
+            for position in positions:
+                (n,) = read_log(self.business.recorder, position, 1, stop=position)
+                p.handle(decode(n), n.id, batch)
+        except Exception as error:
+            error.projection = p.name  # type: ignore[attr-defined]
+            raise
+
     @contextmanager
     def _reading(self) -> Iterator[Connection | None]:
         """Where a batch reads the rows it changes. On an SQLite file, a connection of its
@@ -349,6 +402,7 @@ class Runner:
         began = time.monotonic()
         head = stop if stop is not None else (self.business.recorder.max_notification_id() or 0)
         total = 0
+        self._log = shared_log(self.business, self.reads.writer)
         self._complete = self._empty_tables()
         rebuilding = bool(self._complete)
         try:
@@ -362,6 +416,7 @@ class Runner:
                     return total
         finally:
             self._complete = None
+            self._log = None
             if rebuilding:
                 gc.unfreeze()
 
@@ -373,7 +428,13 @@ class Runner:
         whose first rows were written without a lookup are dropped then, since only the
         keys never written save queries, and they would cost memory for every row."""
         positions = self.positions()
-        fresh = [p for p in self.active if positions[p.name] == 0]
+        # (not those filled in SQL: their rows are written where this runner does not see)
+        shared = self._log
+        fresh = [
+            p
+            for p in self.active
+            if positions[p.name] == 0 and not (shared is not None and p.fills(shared))
+        ]
         if not fresh:
             return {}
         with self.reads.writer.connect() as conn:
