@@ -181,8 +181,11 @@ class Runner:
             analyze_log(recorder)
         shared = self._log
         fillers = [p for p in active if shared is not None and p.fills(shared)]
-        # (the events of a read model filled in SQL are not read here)
+        # (the events of a read model filled in SQL are not read here; its batch is of
+        # `batch_size` positions of the log at most)
         topics = sorted(set().union(*(p.topics for p in active if p not in fillers)))
+        if fillers:
+            head = min(head, start + self.batch_size)
         with _gc_paused():
             notifications = (
                 read_log(recorder, start + 1, self.batch_size, stop=head, topics=topics)
@@ -190,9 +193,6 @@ class Runner:
                 else []
             )
         last = notifications[-1].id if len(notifications) >= self.batch_size else head
-        if fillers and last - start > self.batch_size:  # (a batch's positions, at most)
-            last = start + self.batch_size
-            notifications = [n for n in notifications if n.id <= last]
         while True:
             try:
                 with _gc_paused(freeze=bool(self._complete)):
