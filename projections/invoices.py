@@ -64,6 +64,10 @@ class Invoices(Projection):
         Payment.Received,
         ReceivableAccount.CreditApplied,
     )
+    refers = {
+        Payment.Received: ("invoices", "invoice_id"),
+        ReceivableAccount.CreditApplied: ("invoices", "invoice_id"),
+    }
 
     def define_tables(self) -> None:
         self.table(

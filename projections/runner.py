@@ -19,6 +19,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
 
 from domain.app import Business, open_business
+from domain.ids import uuid_from_hex
 from domain.settings import Settings
 from projections.decoding import event_class, event_decoder, parse
 from projections.engine import Batch, Projection, RawEvent, WrittenKeys, tracking_table
@@ -240,6 +241,7 @@ class Runner:
             wanted.sort(key=lambda p: not (p.raw and plain))
         work = []
         touched: dict[Projection, set[Any]] = {p: set() for p in active}
+        referred: dict[Any, set[Any]] = {}
         ahead = max(positions[p.name] for p in active)
         for n in notifications:
             wanted = interested.get(n.topic)
@@ -251,6 +253,13 @@ class Runner:
                 work.append((n, takers))
                 for p in takers:
                     touched[p].add(n.originator_id)
+                    if p.referring and plain:
+                        refers = p.referring.get(n.topic)
+                        if refers is not None:
+                            table, ids = refers
+                            referred.setdefault(table, set()).update(
+                                map(uuid_from_hex, map(bytes.decode, ids(bytes(n.state))))
+                            )
         # The rows the previous batch left (as committed), unless something went wrong since.
         known, self._known = self._known, None
         complete, self._complete = self._complete, None
@@ -270,6 +279,8 @@ class Runner:
                 if ids:
                     for table in p.metadata.tables.values():
                         batch.expect(table, ids)
+            for table, ids in referred.items():
+                batch.expect(table, ids)
             decode = event_decoder(mapper)
             for n, takers in work:
                 event = raw = None
