@@ -64,7 +64,7 @@ _KEYS = {
 }
 
 
-# The SQL function giving the ids an event's stored JSON holds, as a JSON array (see `fill`).
+# The SQL function giving the ids an event's stored JSON holds, as a JSON array (see `make`).
 IDS = "tekil_audit_ids"
 
 
@@ -103,8 +103,8 @@ class AuditSQL:
         statements = self._statements.get(log)
         if statements is None:
             statements = self._statements[log] = self._statements_of(log)
-            # (a Python function: finding the ids by a regular expression over the bytes is
-            # what SQLite's own functions did slowest: json_tree makes a row of every value)
+        # A Python function: the ids were what SQLite's own functions found slowest
+        # (json_tree makes a row of every value of the event).
         dbapi.create_function(IDS, 1, self._ids, deterministic=True)
         made = self.made
         dbapi.execute("BEGIN")  # (one view of the log for all the statements)
@@ -122,9 +122,12 @@ class AuditSQL:
             *writes, (left, left_params) = statements
             for sql, params in writes:
                 dbapi.execute(sql, (after, last, *params))
-            return [position for (position,) in dbapi.execute(left, (after, last, *left_params))]
-        finally:
-            dbapi.execute("COMMIT")
+            found = dbapi.execute(left, (after, last, *left_params)).fetchall()
+        except BaseException:
+            dbapi.execute("ROLLBACK")
+            raise
+        dbapi.execute("COMMIT")
+        return [position for (position,) in found]
 
     def write(self, conn: Any) -> None:
         """Copy the rows `make` made into the audit trail's tables, in `conn`'s transaction
