@@ -20,7 +20,7 @@ from domain.inventory.products import Product
 from domain.numbering import NumberSeries
 from projections.audit_sql import AuditSQL
 from projections.decoding import event_class
-from projections.engine import Batch, Projection, RawEvent
+from projections.engine import STORED_ID, Batch, Projection, RawEvent
 from projections.eventlog import SharedLog
 from projections.types import UtcDateTime
 
@@ -111,7 +111,7 @@ class Audit(Projection):
 
     def fills(self, log: SharedLog) -> bool:
         # Every value the events may hold encoded is one `_raw_row` reads (see _SCALARS).
-        return log.dialect == "sqlite" and log.transcodings <= {"uuid_hex", *_SCALARS}
+        return log.transcodings <= {"uuid_hex", *_SCALARS}
 
     def prepare(self, dbapi: Any, log: SharedLog, after: int, last: int) -> list[int]:
         """The rows `_raw_row` makes, made by SQLite from the stored JSON (see audit_sql.py):
@@ -195,10 +195,9 @@ class _Decode(Exception):
     """This stored event must be decoded to be read exactly as its domain class reads it."""
 
 
-# In the store's JSON, an id is `{"_type_":"uuid_hex","_data_":"<32 hex digits>"}` (the
-# transcoder writes exactly this, and decodes any such object as an id); a quote inside a text
-# value is escaped, so neither pattern can match inside one.
-_ID = re.compile(rb'\{"_type_":"uuid_hex","_data_":"([0-9a-f]{32})"\}')
+# Every id (`STORED_ID`), and the kind of every encoded value: a quote inside a text value is
+# escaped, so neither pattern can match inside one.
+_ID = re.compile(STORED_ID)
 _TYPE = re.compile(rb'"_type_":"([^"\\]*)"')
 _READABLE = frozenset({b"uuid_hex", *(name.encode() for name in _SCALARS)})
 

@@ -595,13 +595,16 @@ class Projection:
         return f"<projection {self.name} v{self.version}>"
 
 
+# In the store's JSON, an id is `{"_type_":"uuid_hex","_data_":"<32 hex digits>"}` (the
+# transcoder writes exactly this, and decodes any such object as an id); a quote inside a text
+# value is escaped, so the pattern cannot match inside one. Its group: the hex digits.
+STORED_ID = rb'\{"_type_":"uuid_hex","_data_":"([0-9a-f]{32})"\}'
+
+
 def _field_ids(field: str) -> Callable[[bytes], list[bytes]]:
     """The hex digits of the ids a stored event's JSON holds under `field`, anywhere (in a
-    list of allocations, say): `"field":{"_type_":"uuid_hex","_data_":"<hex>"}` as the
-    transcoder writes an id (a text value holds no unescaped quote)."""
-    return re.compile(
-        rb'"' + re.escape(field.encode()) + rb'":\{"_type_":"uuid_hex","_data_":"([0-9a-f]{32})"\}'
-    ).findall
+    list of allocations, say)."""
+    return re.compile(rb'"' + re.escape(field.encode()) + rb'":' + STORED_ID).findall
 
 
 def all_tables(projections: Iterable[Projection]) -> list[Table]:

@@ -143,12 +143,11 @@ def read_raw(
 @dataclass(frozen=True)
 class SharedLog:
     """The store's events table, where the read models' writer can read it in SQL (the same
-    database): what a read model may fill its tables from in one statement (`Projection.fill`).
+    SQLite file): what a read model may make its rows from (`Projection.prepare`).
     The events are plain JSON there, their ids stored as hex, and `transcodings` names every
     kind of encoded value (`{"_type_": name, "_data_": ...}`) their JSON may hold."""
 
     table: str
-    dialect: str
     transcodings: frozenset[str]
 
 
@@ -173,7 +172,7 @@ def shared_log(business: Business, writer: Engine) -> SharedLog | None:
     names = getattr(mapper.transcoder, "names", None)
     if not isinstance(names, dict):
         return None
-    return SharedLog(recorder.events_table_name, "sqlite", frozenset(names))
+    return SharedLog(recorder.events_table_name, frozenset(names))
 
 
 def max_position(business: Business) -> int:

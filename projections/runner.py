@@ -84,6 +84,16 @@ _MOVE_TRACKING = (
 )
 
 
+@contextmanager
+def _failing(p: Projection) -> Iterator[None]:
+    """An error raised within is `p`'s: it stops, the other read models go on (`step`)."""
+    try:
+        yield
+    except Exception as error:
+        error.projection = p.name  # type: ignore[attr-defined]
+        raise
+
+
 class StaleTracking(Exception):
     """Another runner moved a projection on first: reload positions and carry on."""
 
@@ -367,11 +377,8 @@ class Runner:
 
     def _prepare(self, p: Projection, writer: Connection, after: int, last: int) -> list[int]:
         assert self._log is not None
-        try:
+        with _failing(p):
             return p.prepare(writer.connection.driver_connection, self._log, after, last)
-        except Exception as error:
-            error.projection = p.name  # type: ignore[attr-defined]
-            raise
 
     def _fill(
         self,
@@ -383,14 +390,11 @@ class Runner:
     ) -> None:
         """`p`'s rows made in SQL (`_prepare`), and those of the events it left, handled as
         usual (decoded: upcast to their class's version)."""
-        try:
+        with _failing(p):
             p.fill(conn)
             for position in positions:
                 (n,) = read_log(self.business.recorder, position, 1, stop=position)
                 p.handle(decode(n), n.id, batch)
-        except Exception as error:
-            error.projection = p.name  # type: ignore[attr-defined]
-            raise
 
     @contextmanager
     def _reading(self) -> Iterator[Connection | None]:
