@@ -502,11 +502,14 @@ class Runner:
                 self._wake.clear()
 
 
-# Rebuilt in a second process when `rebuild` is given two jobs: the audit trail takes every
-# event of the log, as stored, and costs about half as much as all the other read models
-# together; with the ledger (the costliest of them), the two processes finish about together
-# (SQLite, a million events: 50 s with the audit trail alone apart, 40-46 s with the ledger).
-SECOND: tuple[str, ...] = ("audit", "ledger")
+# Rebuilt in a second process when `rebuild` is given two jobs, chosen so that the two finish
+# about together at a million events: the audit trail (every event of the log; on SQLite
+# made in SQL, decision 0016), the ledger (the costliest of the others), and the stock and
+# the activities, whose events no read model of the first process handles (so none is
+# decoded twice). SQLite, a 1M history, the two halves alone: 99 and 70 s with the audit
+# trail and the ledger apart, 78 and 74 s with these four; `rebuild --all` in turns 116-129
+# -> 94-110 s (docs/benchmarks.md section 11).
+SECOND: tuple[str, ...] = ("audit", "ledger", "stock", "activities")
 
 
 def rebuild(

@@ -323,7 +323,7 @@ def _progress_printer(label: str) -> Callable[[Any], None]:
     default=2,
     show_default=True,
     type=click.IntRange(min=1),
-    help="with --all, 2 rebuilds the audit trail in a second process",
+    help="with --all, 2 rebuilds some read models (the audit trail, ...) in a second process",
 )
 @click.option(
     "--batch-size",

@@ -119,7 +119,7 @@ def record_history(
         if on_progress is not None:
             on_progress(Progress(done, done, done, clock.monotonic() - began))
         # The read models hold nothing of a new store yet: rebuilt at once, which is faster
-        # than following the log batch by batch (the audit trail in a second process).
+        # than following the log batch by batch (some of them in a second process).
         generated = clock.monotonic()
         rebuild(
             business,

@@ -255,9 +255,9 @@ def test_a_rebuild_in_batches_of_three_gives_the_same_rows(
 def test_a_rebuild_on_two_processes_gives_the_same_rows(
     shared_services: Services, worked: tuple[dict[str, int], Rows]
 ) -> None:
-    """The audit trail is rebuilt by a second process beside the others, both writing the
-    one database (on SQLite taking turns at its write lock, on PostgreSQL each its own
-    tables)."""
+    """The read models of `SECOND` (the audit trail, the ledger, ...) are rebuilt by a
+    second process beside the others, both writing the one database (on SQLite taking turns
+    at its write lock, on PostgreSQL each its own tables)."""
     _, live = worked
     projections = list(shared_services.reads.projections.values())
     url = shared_services.settings.database_url
