@@ -503,13 +503,16 @@ class Runner:
 
 
 # Rebuilt in a second process when `rebuild` is given two jobs, chosen so that the two finish
-# about together at a million events: the audit trail (every event of the log; on SQLite
-# made in SQL, decision 0016), the ledger (the costliest of the others), and the stock and
-# the activities, whose events no read model of the first process handles (so none is
-# decoded twice). SQLite, a 1M history, the two halves alone: 99 and 70 s with the audit
-# trail and the ledger apart, 78 and 74 s with these four; `rebuild --all` in turns 116-129
-# -> 94-110 s (docs/benchmarks.md section 11).
-SECOND: tuple[str, ...] = ("audit", "ledger", "stock", "activities")
+# about together at a million events: the audit trail (every event of the log) and the ledger
+# (the costliest of the others); and where SQLite makes the audit trail (decision 0016, a
+# third of its cost in Python) also the stock and the activities, whose events no read model
+# of the first process handles (so none is decoded twice). A 1M history, each half alone on
+# SQLite: 99 and 70 s with the audit trail and the ledger apart, 78 and 74 s with all four;
+# `rebuild --all` in turns 116-129 -> 81-110 s. On PostgreSQL (the audit trail in Python)
+# all four in the second process made it the later: 119 -> 136 s (docs/benchmarks.md
+# section 11).
+SECOND: tuple[str, ...] = ("audit", "ledger")
+SECOND_BESIDE_SQL: tuple[str, ...] = ("stock", "activities")
 
 
 def rebuild(
@@ -527,14 +530,16 @@ def rebuild(
     rows at once: cheaper than keeping them up to date row by row (an audit trail of random
     ids in five indexes, a row per event).
 
-    With `jobs` 2 and the store's URL, the read models of `SECOND` are rebuilt in a second
-    process at the same time: a rebuild is CPU-bound, and the two write tables of their own
-    (on SQLite each batch holds the database's write lock only while it writes,
-    `Runner._reading`, so they share it with little waiting; PostgreSQL locks rows).
+    With `jobs` 2 and the store's URL, the read models of `SECOND` (and `SECOND_BESIDE_SQL`
+    where the audit trail is made in SQL) are rebuilt in a second process at the same time:
+    a rebuild is CPU-bound, and the two write tables of their own (on SQLite each batch holds
+    the database's write lock only while it writes, `Runner._reading`, so they share it with
+    little waiting; PostgreSQL locks rows).
     `on_progress` follows the first process."""
     _exit_without_collecting()
-    second = [p for p in projections if p.name in SECOND]
-    first = [p for p in projections if p.name not in SECOND]
+    apart = SECOND + (SECOND_BESIDE_SQL if _audit_in_sql(business, reads, projections) else ())
+    second = [p for p in projections if p.name in apart]
+    first = [p for p in projections if p.name not in apart]
     parallel = jobs >= 2 and store_url is not None and bool(second) and bool(first)
     if not parallel:
         for projection in projections:
@@ -566,6 +571,12 @@ def rebuild(
             return max(mine, other.result())
         finally:  # (made by the second process already, unless it failed before)
             reads.create_indexes(second)
+
+
+def _audit_in_sql(business: Business, reads: ReadStore, projections: Sequence[Projection]) -> bool:
+    """Whether a catch-up of `projections` has SQL make the audit trail (Projection.fills)."""
+    log = shared_log(business, reads.writer)
+    return log is not None and any(p.name == "audit" and p.fills(log) for p in projections)
 
 
 def _exit_without_collecting() -> None:

@@ -22,7 +22,7 @@ from domain.core import Result
 from domain.crm.parties import PartyRole
 from domain.crm.taxnumbers import is_valid_vkn
 from domain.errors import DomainError
-from projections.runner import Runner, rebuild
+from projections.runner import Runner, _audit_in_sql, rebuild
 from tests.conftest import read_model_rows as dump
 
 SOURCES = ["web", "referral", "fair", "cold-call", "partner"]
@@ -274,6 +274,20 @@ def test_a_rebuild_on_two_processes_gives_the_same_rows(
     with shared_services.reads.reader.connect() as conn:
         present = {i["name"] for t in tables for i in inspect(conn).get_indexes(t.name)}
     assert {i.name for t in tables for i in t.indexes} <= present
+
+
+def test_stock_and_activities_go_to_the_second_process_only_where_sql_makes_the_audit_trail(
+    shared_services: Services,
+) -> None:
+    """On SQLite (read models in the store's file) the audit trail is made in SQL and the
+    second process has room for more; on PostgreSQL it is made in Python and has not."""
+    reads = shared_services.reads
+    everything = list(reads.projections.values())
+    sqlite = shared_services.settings.database_url.startswith("sqlite")
+
+    assert _audit_in_sql(shared_services.business, reads, everything) is sqlite
+    without_audit = [p for p in everything if p.name != "audit"]
+    assert _audit_in_sql(shared_services.business, reads, without_audit) is False
 
 
 def test_rebuilding_one_read_model_leaves_the_others_as_they_were(
