@@ -30,7 +30,6 @@ class Scaled(TypeDecorator[Decimal]):
         self.scale = scale
         self.min_places = scale if min_places is None else min_places
         self.factor = Decimal(10) ** scale
-        self.quantum = Decimal(1).scaleb(-scale)
 
     def process_bind_param(self, value: Any, dialect: Any) -> int | None:
         if value is None:
@@ -57,15 +56,18 @@ class Scaled(TypeDecorator[Decimal]):
         return process
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        """The Decimal of the stored units (an integer; a sum of them is a numeric on
+        PostgreSQL) with the places the value needs, never fewer than min_places: 15, 2.5,
+        100.00. Made by moving the point, the trailing zeros dropped in integers: a tenth of
+        the time of a division, a quantize and a normalize (a report of a hundred products
+        reads five hundred of these)."""
         if value is None:
             return None
-        amount = (Decimal(int(value)) / self.factor).quantize(self.quantum)
-        if self.min_places == self.scale:
-            return amount
-        # Show the places the value needs, never fewer than min_places: 15, 2.5, 100.00.
-        exponent = amount.normalize().as_tuple().exponent
-        places = max(self.min_places, -exponent if isinstance(exponent, int) else 0)
-        return amount.quantize(Decimal(1).scaleb(-places))
+        units, places = int(value), self.scale
+        while places > self.min_places and units % 10 == 0:
+            units //= 10
+            places -= 1
+        return Decimal(units).scaleb(-places)
 
     def text_processor(self) -> Callable[[Any], str]:
         """`str(process_result_value(units))` straight from the stored units (an integer; a
