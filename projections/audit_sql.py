@@ -1,11 +1,13 @@
-"""The audit trail's rows made by SQLite itself from the stored events, for a rebuild: the same
-rows `audit._raw_row` makes from each event in Python (the test rebuilds the demo business
-both ways and compares them), in a few statements a batch.
+"""The audit trail's rows made by the database itself from the stored events, for a rebuild: the
+same rows `audit._raw_row` makes from each event in Python (the test rebuilds the demo business
+both ways and compares them, on SQLite and on PostgreSQL), in a few statements a batch.
 
-They are made in temporary tables of the read models' writing connection, before its batch
-takes the database's write lock (a temporary table is the connection's own: writing one locks
-nothing), and copied into the audit trail's tables under the lock: made under it, they held
-the lock 18 s of a million-event rebuild, and the read models rebuilt beside them waited.
+On SQLite (`AuditSQL`) they are made in temporary tables of the read models' writing
+connection, before its batch takes the database's write lock (a temporary table is the
+connection's own: writing one locks nothing), and copied into the audit trail's tables under
+the lock: made under it, they held the lock 18 s of a million-event rebuild, and the read models
+rebuilt beside them waited. On PostgreSQL (`AuditOnPostgres`), which locks rows and not the
+database, they are written in the batch's transaction, by the server (jsonb).
 
 Every statement here is put together from the names of the read model's own tables and the
 store's events table; every value is a bound parameter."""
@@ -14,6 +16,7 @@ store's events table; every value is a bound parameter."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,41 +30,50 @@ _TIME = (
     "|| CASE WHEN length(ts) = 32 THEN substr(ts, 20, 7) ELSE '.000000' END END"
 )
 
-# `audit._raw_keys`: for each kind of key, the key, the aggregate it names, the kind written,
-# and which events give one (`?` the topics of that kind).
-_KEYS = {
-    "number": [
-        (
-            "json_extract(j, '$.number')",
-            "json_extract(j, '$.document_id._data_')",
-            "'document'",
-            "json_extract(j, '$.document_id._type_') = 'uuid_hex'",
-        )
-    ],
-    "sku": [("'sku:' || json_extract(j, '$.sku')", "originator_id", "'product'", "1")],
-    "lead": [
-        (
-            "'email:' || json_extract(j, '$.email')",
-            "originator_id",
-            "'lead'",
-            "json_extract(j, '$.email') != ''",
-        )
-    ],
-    "party": [
-        (
-            "'email:' || json_extract(j, '$.email')",
-            "originator_id",
-            "'party'",
-            "json_extract(j, '$.email') != ''",
-        ),
-        (
-            "'tax:' || json_extract(j, '$.tax_number')",
-            "originator_id",
-            "'party'",
-            "json_extract(j, '$.tax_number') != ''",
-        ),
-    ],
+# `audit._raw_keys`: for each kind of key, the kind written, and the keys its events give: a
+# prefix and the field whose text follows it, the field holding the id of the aggregate named
+# (None: the event's own), and whether an empty text gives no key.
+KEYS: dict[str, tuple[str, list[tuple[str, str, str | None, bool]]]] = {
+    "number": ("document", [("", "number", "document_id", False)]),
+    "sku": ("product", [("sku:", "sku", None, False)]),
+    "lead": ("lead", [("email:", "email", None, True)]),
+    "party": ("party", [("email:", "email", None, True), ("tax:", "tax_number", None, True)]),
 }
+
+
+def _sqlite_keys(kind: str) -> list[tuple[str, str, str, str]]:
+    """The key, the aggregate, the kind and the condition of each key of `kind`, in SQLite's
+    SQL over an event's JSON text `j`."""
+    name, keys = KEYS[kind]
+    found = []
+    for prefix, field, id_field, not_empty in keys:
+        text = f"json_extract(j, '$.{field}')"
+        conditions = [f"{text} != ''"] if not_empty else []
+        if id_field is None:
+            aggregate = "originator_id"
+        else:
+            aggregate = f"json_extract(j, '$.{id_field}._data_')"
+            conditions.append(f"json_extract(j, '$.{id_field}._type_') = 'uuid_hex'")
+        key = f"'{prefix}' || {text}" if prefix else text
+        found.append((key, aggregate, f"'{name}'", " AND ".join(conditions) or "1"))
+    return found
+
+
+def _postgres_keys(kind: str) -> list[tuple[str, str, str, str]]:
+    """`_sqlite_keys` in PostgreSQL's SQL, over an event's JSON as jsonb `j`."""
+    name, keys = KEYS[kind]
+    found = []
+    for prefix, field, id_field, not_empty in keys:
+        text = f"(j ->> '{field}')"
+        conditions = [f"{text} <> ''"] if not_empty else []
+        if id_field is None:
+            aggregate = "originator_id"
+        else:
+            aggregate = f"(j -> '{id_field}' ->> '_data_')::uuid"
+            conditions.append(f"j -> '{id_field}' ->> '_type_' = 'uuid_hex'")
+        key = f"'{prefix}' || {text}" if prefix else text
+        found.append((key, aggregate, f"'{name}'", " AND ".join(conditions) or "true"))
+    return found
 
 
 # The SQL function giving the ids an event's stored JSON holds, as a JSON array (see `make`).
@@ -95,11 +107,12 @@ class AuditSQL:
         # The temporary tables' names, each its table's with `_made`.
         self.made = {name: f"{table}_made" for name, table in tables.items()}
         self._statements: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
+        self._left: list[int] = []
 
-    def make(self, dbapi: Any, log: str, after: int, last: int) -> list[int]:
+    def make(self, dbapi: Any, log: str, after: int, last: int) -> None:
         """Make the rows of the events after `after` up to `last` of the store's events table
         `log` in the temporary tables of `dbapi` (an sqlite3 connection outside any
-        transaction); returns the positions of the events left to `handle`."""
+        transaction), and find the positions of the events left to `handle`."""
         statements = self._statements.get(log)
         if statements is None:
             statements = self._statements[log] = self._statements_of(log)
@@ -127,11 +140,12 @@ class AuditSQL:
             dbapi.execute("ROLLBACK")
             raise
         dbapi.execute("COMMIT")
-        return [position for (position,) in found]
+        self._left = [position for (position,) in found]
 
-    def write(self, conn: Any) -> None:
+    def write(self, conn: Any) -> list[int]:
         """Copy the rows `make` made into the audit trail's tables, in `conn`'s transaction
-        (the writing connection `make` was given); a key already there is kept."""
+        (the writing connection `make` was given); a key already there is kept. Returns the
+        positions of the events left to `handle`, in order."""
         events, refs, keys = (self.tables[name] for name in ("events", "refs", "keys"))
         made = self.made
         conn.exec_driver_sql(f"INSERT INTO {events} SELECT * FROM temp.{made['events']}")
@@ -139,6 +153,8 @@ class AuditSQL:
         conn.exec_driver_sql(
             f"INSERT OR IGNORE INTO {keys} SELECT * FROM temp.{made['keys']} ORDER BY rowid"
         )
+        left, self._left = self._left, []
+        return left
 
     def _ids(self, state: bytes) -> str | None:
         found = self.ids(state)
@@ -206,7 +222,7 @@ class AuditSQL:
         # is kept (`handle` inserts one that is not there yet).
         selects, params = [], []
         for kind, kind_topics in self.kinds.items():
-            for key, aggregate, name, condition in _KEYS[kind]:
+            for key, aggregate, name, condition in _sqlite_keys(kind):
                 selects.append(
                     f"SELECT position AS p, {key} AS k, {aggregate} AS a, {name} AS n "
                     f"FROM ({written(kind_topics)}) WHERE {condition}"
@@ -228,3 +244,121 @@ class AuditSQL:
             )
         )
         return statements
+
+
+# Where an id stored as `{"_type_":"uuid_hex","_data_":"<32 hex digits>"}` begins: the stored
+# JSON split at it gives, after its first piece, pieces beginning with the digits (what
+# `STORED_ID` finds on SQLite; PostgreSQL's regexp_matches took seven times as long). A text
+# value holding it would have its quotes escaped: only an id is split at.
+_ID_OPENS = '{"_type_":"uuid_hex","_data_":"'
+
+
+class AuditOnPostgres:
+    """`AuditSQL` on PostgreSQL: the same rows, written by the server into the audit trail's
+    tables in the batch's transaction (PostgreSQL locks rows, not the database: there is no
+    lock to make them outside of), by one statement that parses each event's JSON once."""
+
+    def __init__(
+        self,
+        tables: dict[str, str],
+        topics: list[str],
+        versioned: dict[str, int],
+        kinds: dict[str, list[str]],
+    ) -> None:
+        self.tables = tables
+        self.kinds = kinds
+        self._params: dict[str, Any] = {
+            "topics": topics,
+            "versions": json.dumps({t: str(v) for t, v in versioned.items()}),
+            "keyed": sorted({t for kind_topics in kinds.values() for t in kind_topics}),
+            **{f"kind_{kind}": kind_topics for kind, kind_topics in kinds.items()},
+        }
+        self._statements: dict[str, tuple[str, str]] = {}
+        self._range: tuple[str, int, int] | None = None
+
+    def make(self, dbapi: Any, log: str, after: int, last: int) -> None:
+        """Take note of the events to make rows of (those after `after` up to `last` of the
+        store's events table `log`): `write` makes them."""
+        self._range = (log, after, last)
+
+    def write(self, conn: Any) -> list[int]:
+        """Make the rows in the audit trail's tables, in `conn`'s transaction; a key already
+        there is kept. Returns the positions of the events left to `handle`, in order."""
+        assert self._range is not None
+        log, after, last = self._range
+        self._range = None
+        statements = self._statements.get(log)
+        if statements is None:
+            statements = self._statements[log] = self._statements_of(log)
+        made, left = statements
+        params = {**self._params, "after": after, "last": last}
+        conn.exec_driver_sql(made, params)
+        return [position for (position,) in conn.exec_driver_sql(left, params)]
+
+    def _statements_of(self, log: str) -> tuple[str, str]:
+        """The statement writing the events, their references and their keys, and the one
+        finding the positions left. Parameters by name: the positions `after` and `last`, the
+        `topics` of every event, `versions` (the class version of the topics whose class has
+        one, as JSON), `kind_<kind>` the topics giving each kind of key, `keyed` all of them."""
+        events, refs, keys = (self.tables[name] for name in ("events", "refs", "keys"))
+        in_batch = (
+            "notification_id > %(after)s AND notification_id <= %(last)s "
+            "AND topic = ANY(%(topics)s)"
+        )
+        # Each event of the batch once: what its rows need of it (only the events giving a
+        # key keep their JSON), the events whose rows `handle` must make left out — stored
+        # by an older version of their class, or with a time in another form (the store
+        # writes it with its offset, and microseconds unless they are 0: 25 or 32 long).
+        # (OFFSET 0: parsed once per event, not once per use of `j`)
+        parsed = (
+            "SELECT notification_id AS position, originator_id, originator_version, topic, "
+            "s, s::jsonb AS j FROM (SELECT *, convert_from(state, 'UTF8') AS s "
+            f"FROM {log} WHERE {in_batch}) stored OFFSET 0"
+        )
+        batch = (
+            "SELECT position, originator_id, originator_version, topic, "
+            "(j -> 'timestamp' ->> '_data_')::timestamptz AT TIME ZONE 'UTC' AS recorded_at, "
+            "coalesce(j -> 'meta' ->> 'actor', 'unknown') AS actor, "
+            "coalesce(j -> 'meta' ->> 'command_id', '') AS command_id, "
+            "coalesce(j -> 'meta' ->> 'correlation_id', '') AS correlation_id, "
+            "coalesce(j -> 'meta' ->> 'causation_id', '') AS causation_id, "
+            f"(string_to_array(s, '{_ID_OPENS}'))[2:] AS ids, "
+            "CASE WHEN topic = ANY(%(keyed)s) THEN j END AS j "
+            f"FROM ({parsed}) p "
+            "WHERE coalesce(j ->> 'class_version', '1') "
+            "= coalesce(%(versions)s::jsonb ->> topic, '1') "
+            "AND j -> 'timestamp' ->> '_type_' = 'datetime_iso' "
+            "AND length(j -> 'timestamp' ->> '_data_') IN (25, 32)"
+        )
+        selects = [
+            f"SELECT position AS p, {key} AS k, {aggregate} AS a, {name} AS n "
+            f"FROM e WHERE topic = ANY(%(kind_{kind})s) AND {condition}"
+            for kind in self.kinds
+            for key, aggregate, name, condition in _postgres_keys(kind)
+        ]
+        made = (
+            f"WITH e AS MATERIALIZED ({batch}), "
+            f"made_events AS (INSERT INTO {events} (position, originator_id, originator_version, "
+            "event_type, recorded_at, actor, command_id, correlation_id, causation_id) "
+            "SELECT position, originator_id, originator_version, "
+            "substr(topic, strpos(topic, ':') + 1), recorded_at, actor, command_id, "
+            "correlation_id, causation_id FROM e), "
+            # Every id in the event but its own (the 32 digits after each opening).
+            f"made_refs AS (INSERT INTO {refs} (position, ref_id) SELECT DISTINCT position, id "
+            "FROM (SELECT position, originator_id, left(unnest(ids), 32)::uuid AS id FROM e) r "
+            "WHERE id <> originator_id ON CONFLICT DO NOTHING) "
+            # The keys in the order of the events giving them: the first of a key and
+            # aggregate is kept (`handle` inserts one that is not there yet).
+            + (
+                f"INSERT INTO {keys} (key, aggregate_id, kind) SELECT k, a, n FROM "
+                f"({' UNION ALL '.join(selects)}) x ORDER BY p ON CONFLICT DO NOTHING"
+                if selects
+                else "SELECT 1"
+            )
+        )
+        left = (
+            f"SELECT notification_id FROM {log} WHERE {in_batch} AND notification_id NOT IN "
+            f"(SELECT position FROM {events} WHERE position > %(after)s AND position <= %(last)s) "
+            "ORDER BY notification_id"
+        )
+        return made, left

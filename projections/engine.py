@@ -565,19 +565,19 @@ class Projection:
         """Whether this read model's rows can be made in SQL from `log` (see `prepare`)."""
         return False
 
-    def prepare(self, dbapi: Any, log: SharedLog, after: int, last: int) -> list[int]:
+    def prepare(self, dbapi: Any, log: SharedLog, after: int, last: int) -> None:
         """Make the rows of the events after position `after` up to `last` (those `handles`
-        names) in SQL, from the store's events table on the same database, in temporary
-        tables of `dbapi` (the DB-API connection of the read models' writer, outside any
-        transaction: before the batch takes the write lock), for `fill` to write: what a
-        catch-up does instead of `handle` where `fills(log)` (a rebuild then reads and
-        writes every row in the database, none in Python). Returns the positions of the
-        events it made nothing for, in order: those `handle` must have (an event stored by
-        an older version of its class, to be upcast, say)."""
+        names) in SQL, from the store's events table on the same database, for `fill` to
+        write: what a catch-up does instead of `handle` where `fills(log)` (a rebuild then
+        reads and writes every row in the database, none in Python). `dbapi` is the DB-API
+        connection of the read models' writer, outside any transaction: on SQLite, before
+        the batch takes the write lock, so rows made in temporary tables of it lock nothing."""
         raise NotImplementedError
 
-    def fill(self, conn: Connection) -> None:
-        """Write the rows `prepare` made, in the transaction of `conn` (the same connection)."""
+    def fill(self, conn: Connection) -> list[int]:
+        """Write the rows `prepare` made, in the transaction of `conn` (the same connection);
+        returns the positions of the events it made nothing for, in order: those `handle`
+        must have (an event stored by an older version of its class, to be upcast, say)."""
         raise NotImplementedError
 
     def __getitem__(self, short_name: str) -> Table:

@@ -143,21 +143,30 @@ def read_raw(
 @dataclass(frozen=True)
 class SharedLog:
     """The store's events table, where the read models' writer can read it in SQL (the same
-    SQLite file): what a read model may make its rows from (`Projection.prepare`).
-    The events are plain JSON there, their ids stored as hex, and `transcodings` names every
-    kind of encoded value (`{"_type_": name, "_data_": ...}`) their JSON may hold."""
+    SQLite file, or the same PostgreSQL database): what a read model may make its rows from
+    (`Projection.prepare`). The events are plain JSON there, their ids stored as hex, and
+    `transcodings` names every kind of encoded value (`{"_type_": name, "_data_": ...}`)
+    their JSON may hold. `table` is the events table's name as the writer's SQL names it
+    (schema-qualified and quoted on PostgreSQL); `dialect` the database's."""
 
     table: str
     transcodings: frozenset[str]
+    dialect: str = "sqlite"
 
 
 def shared_log(business: Business, writer: Engine) -> SharedLog | None:
     """The store's log as `writer` reads it in SQL, if it can: an SQLite file of the store's
-    that holds the read models too (`tekil`'s default), events neither encrypted nor
-    compressed. None elsewhere (PostgreSQL, read models on a database of their own)."""
+    that holds the read models too (`tekil`'s default) or a PostgreSQL database holding both,
+    events neither encrypted nor compressed. None elsewhere (read models on a database of
+    their own, in memory)."""
     recorder, mapper = business.recorder, business.mapper
     if mapper.cipher is not None or mapper.compressor is not None:
         return None
+    names = getattr(mapper.transcoder, "names", None)
+    if not isinstance(names, dict):
+        return None
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return _shared_on_postgres(recorder, writer, frozenset(names))
     if not (
         isinstance(recorder, SQLiteApplicationRecorder)
         and recorder.datastore.originator_id_type == "uuid"
@@ -169,10 +178,28 @@ def shared_log(business: Business, writer: Engine) -> SharedLog | None:
         return None  # (in memory)
     if not os.path.samefile(store, reads):
         return None
-    names = getattr(mapper.transcoder, "names", None)
-    if not isinstance(names, dict):
-        return None
     return SharedLog(recorder.events_table_name, frozenset(names))
+
+
+def _shared_on_postgres(
+    recorder: PostgresApplicationRecorder, writer: Engine, transcodings: frozenset[str]
+) -> SharedLog | None:
+    """The store's events table where the read models' writer is connected to the same
+    PostgreSQL server and database (their schemas may differ: the table is named with its)."""
+    datastore = recorder.datastore
+    if writer.dialect.name != "postgresql" or datastore.originator_id_type != "uuid":
+        return None
+    store = getattr(datastore.pool, "kwargs", {})
+    url = writer.url
+    if (store.get("dbname"), str(store.get("host")), str(store.get("port"))) != (
+        url.database,
+        url.host,
+        str(url.port or 5432),
+    ):
+        return None
+    quote = writer.dialect.identifier_preparer.quote_identifier
+    table = f"{quote(datastore.schema or 'public')}.{quote(recorder.events_table_name)}"
+    return SharedLog(table, transcodings, "postgresql")
 
 
 def max_position(business: Business) -> int:

@@ -275,11 +275,9 @@ class Runner:
         complete, self._complete = self._complete, None
         with self._reading() as reader, self.reads.writer.connect() as writer:
             # Rows made in SQL first, outside the write lock (the writer has not begun).
-            left = {
-                p: self._prepare(p, writer, positions[p.name], last)
-                for p in fillers
-                if positions[p.name] < last
-            }
+            filling = [p for p in fillers if positions[p.name] < last]
+            for p in filling:
+                self._prepare(p, writer, positions[p.name], last)
             if reader is None:
                 writer.begin()
             batch = Batch(reader or writer, known, complete)
@@ -324,8 +322,8 @@ class Runner:
                 batch.conn = writer
                 writer.begin()
             conn = writer
-            for p, positions_left in left.items():
-                self._fill(p, writer, batch, positions_left, decode)
+            for p in filling:
+                self._fill(p, writer, batch, decode)
             try:
                 batch.flush()
             except Exception as error:
@@ -375,24 +373,18 @@ class Runner:
                     kept.add(keys)
             self._complete = complete
 
-    def _prepare(self, p: Projection, writer: Connection, after: int, last: int) -> list[int]:
+    def _prepare(self, p: Projection, writer: Connection, after: int, last: int) -> None:
         assert self._log is not None
         with _failing(p):
-            return p.prepare(writer.connection.driver_connection, self._log, after, last)
+            p.prepare(writer.connection.driver_connection, self._log, after, last)
 
     def _fill(
-        self,
-        p: Projection,
-        conn: Connection,
-        batch: Batch,
-        positions: list[int],
-        decode: Callable[..., Any],
+        self, p: Projection, conn: Connection, batch: Batch, decode: Callable[..., Any]
     ) -> None:
         """`p`'s rows made in SQL (`_prepare`), and those of the events it left, handled as
         usual (decoded: upcast to their class's version)."""
         with _failing(p):
-            p.fill(conn)
-            for position in positions:
+            for position in p.fill(conn):
                 (n,) = read_log(self.business.recorder, position, 1, stop=position)
                 p.handle(decode(n), n.id, batch)
 
@@ -504,13 +496,13 @@ class Runner:
 
 # Rebuilt in a second process when `rebuild` is given two jobs, chosen so that the two finish
 # about together at a million events: the audit trail (every event of the log) and the ledger
-# (the costliest of the others); and where SQLite makes the audit trail (decision 0016, a
-# third of its cost in Python) also the stock and the activities, whose events no read model
-# of the first process handles (so none is decoded twice). A 1M history, each half alone on
-# SQLite: 99 and 70 s with the audit trail and the ledger apart, 78 and 74 s with all four;
-# `rebuild --all` in turns 116-129 -> 81-110 s. On PostgreSQL (the audit trail in Python)
-# all four in the second process made it the later: 119 -> 136 s (docs/benchmarks.md
-# section 11).
+# (the costliest of the others); and where the database makes the audit trail (decision 0016,
+# a third of its cost in Python on SQLite, its work moved to the server on PostgreSQL) also
+# the stock and the activities, whose events no read model of the first process handles (so
+# none is decoded twice). A 1M history, each half alone on SQLite: 99 and 70 s with the audit
+# trail and the ledger apart, 78 and 74 s with all four; `rebuild --all` in turns 116-129 ->
+# 81-110 s. On PostgreSQL with the audit trail in SQL: 82-95 s with all four, 103-109 s with
+# two; 99-116 s before, the audit trail in Python (docs/benchmarks.md sections 11 and 12).
 SECOND: tuple[str, ...] = ("audit", "ledger")
 SECOND_BESIDE_SQL: tuple[str, ...] = ("stock", "activities")
 
@@ -574,7 +566,8 @@ def rebuild(
 
 
 def _audit_in_sql(business: Business, reads: ReadStore, projections: Sequence[Projection]) -> bool:
-    """Whether a catch-up of `projections` has SQL make the audit trail (Projection.fills)."""
+    """Whether a catch-up of `projections` has the database make the audit trail
+    (Projection.fills): where the read models share the store's database."""
     log = shared_log(business, reads.writer)
     return log is not None and any(p.name == "audit" and p.fills(log) for p in projections)
 
