@@ -69,6 +69,39 @@ class Scaled(TypeDecorator[Decimal]):
             places -= 1
         return Decimal(units).scaleb(-places)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Callable[[Any], Any] | None:
+        """`process_result_value` as one function, where the integer type itself converts
+        nothing (SQLite, psycopg): a TypeDecorator otherwise calls the method through a
+        wrapper of its own (1.3 µs a value against 0.8; a report reads hundreds)."""
+        if self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype):
+            return super().result_processor(dialect, coltype)
+        scale, min_places, make = self.scale, self.min_places, Decimal
+        if min_places == scale:  # (no trailing zeros to drop: an amount)
+            exponent = -scale
+
+            def exact(value: Any) -> Decimal | None:
+                return None if value is None else make(int(value)).scaleb(exponent)
+
+            return exact
+
+        # All the places it may drop at once (a whole quantity, the common case); else the
+        # zeros it has, fewer than those.
+        droppable, fewest = 10 ** (scale - min_places), -min_places
+
+        def process(value: Any) -> Decimal | None:
+            if value is None:
+                return None
+            units = int(value)
+            if units % droppable == 0:
+                return make(units // droppable).scaleb(fewest)
+            places = scale
+            while units % 10 == 0:
+                units //= 10
+                places -= 1
+            return make(units).scaleb(-places)
+
+        return process
+
     def text_processor(self) -> Callable[[Any], str]:
         """`str(process_result_value(units))` straight from the stored units (an integer; a
         sum of them is a numeric on PostgreSQL) by integer division, without a Decimal: a

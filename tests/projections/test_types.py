@@ -62,6 +62,26 @@ def test_an_amount_is_written_as_sqlalchemy_writes_it(dialect, make) -> None:  #
         fast(Decimal(1).scaleb(-column.scale - 1))
 
 
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+@pytest.mark.parametrize("make", [Amount, Quantity, UnitPrice, Percent])
+def test_an_amount_is_read_as_its_type_reads_it(dialect, make) -> None:  # type: ignore[no-untyped-def]
+    """The quick conversion of a stored integer (`Scaled.result_processor`) gives the very
+    Decimal `process_result_value` gives: value, digits and exponent."""
+    column = make()
+    fast = column.dialect_impl(dialect).result_processor(dialect, None)
+    rng = random.Random(13)
+    units = [0, 1, -1, 10, -10, 10**column.scale, -(10**column.scale), 10**15, 1500, 250000]
+    units += [rng.randrange(-(10**14), 10**14) for _ in range(300)]
+    units += [rng.randrange(-100, 100) * 10 ** rng.randrange(0, 9) for _ in range(300)]
+
+    assert fast(None) is None
+    for value in units:
+        slow = column.process_result_value(value, dialect)
+        # (a sum of integers arrives as a numeric on PostgreSQL)
+        for given in (value, Decimal(value)):
+            assert fast(given).as_tuple() == slow.as_tuple(), value
+
+
 @pytest.mark.parametrize("make", [Amount, Quantity, UnitPrice, Percent])
 def test_an_amount_reads_as_the_text_sqlalchemy_reads(make) -> None:  # type: ignore[no-untyped-def]
     column = make()
