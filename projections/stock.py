@@ -330,7 +330,9 @@ class Stock(Projection):
             query = query.where(items.c.warehouse == warehouse)
         if product_id is not None:
             query = query.where(items.c.product_id == product_id)
-        rows = [dict(row) for row in conn.execute(query).mappings().all()]
+        result = conn.execute(query)
+        names = list(result.keys())  # (a dict per row from plain tuples: no RowMapping each)
+        rows = [dict(zip(names, row, strict=True)) for row in result.all()]
         by_warehouse: dict[str, Decimal] = {}
         for row in rows:
             by_warehouse[row["warehouse"]] = by_warehouse.get(row["warehouse"], NIL) + row["value"]
