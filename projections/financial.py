@@ -100,21 +100,25 @@ def account_totals(
         last = min(last or date.max, before - timedelta(days=1))
     day_spans, month_span = split_into_months(date_from, last)
     days, months = totals_tables(lines)
+    wanted = list(accounts) if accounts is not None else None
+
+    def only(table: Table) -> list[Any]:
+        """The conditions on the accounts and the kind of source, on the table's columns (a
+        Select's `selected_columns` costs more to make than the rest of the query)."""
+        found = [] if wanted is None else [table.c.account.in_(wanted)]
+        return found if source_kind is None else [*found, table.c.source_kind == source_kind]
+
     parts = []
     if day_spans:
-        parts.append(_totals_query(days, or_(*(days.c.day.between(a, b) for a, b in day_spans))))
+        within = or_(*(days.c.day.between(a, b) for a, b in day_spans))
+        parts.append(_totals_query(days, within, *only(days)))
     if month_span is not None:
         first, final = month_span
-        within = [months.c.month >= first] if first is not None else []
-        within += [months.c.month <= final] if final is not None else []
-        parts.append(_totals_query(months, *within))
+        where = [months.c.month >= first] if first is not None else []
+        where += [months.c.month <= final] if final is not None else []
+        parts.append(_totals_query(months, *where, *only(months)))
     if not parts:
         return {}
-    if accounts is not None:
-        wanted = list(accounts)
-        parts = [p.where(p.selected_columns.account.in_(wanted)) for p in parts]
-    if source_kind is not None:
-        parts = [p.where(p.selected_columns.source_kind == source_kind) for p in parts]
     moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     query = select(
         moved.c.account, func.sum(cents(moved.c.debit)), func.sum(cents(moved.c.credit))
