@@ -41,39 +41,41 @@ KEYS: dict[str, tuple[str, list[tuple[str, str, str | None, bool]]]] = {
 }
 
 
-def _sqlite_keys(kind: str) -> list[tuple[str, str, str, str]]:
-    """The key, the aggregate, the kind and the condition of each key of `kind`, in SQLite's
-    SQL over an event's JSON text `j`."""
+def _keys_in_sql(
+    kind: str, text: Callable[..., str], as_id: Callable[[str], str], true: str
+) -> list[tuple[str, str, str, str]]:
+    """The key, the aggregate, the kind and the condition of each key of `kind`, in SQL over
+    an event's JSON `j`: `text(*path)` is the SQL of the text at a path of it, `as_id` makes
+    an id of such text, `true` is the dialect's condition that always holds."""
     name, keys = KEYS[kind]
     found = []
     for prefix, field, id_field, not_empty in keys:
-        text = f"json_extract(j, '$.{field}')"
-        conditions = [f"{text} != ''"] if not_empty else []
-        if id_field is None:
-            aggregate = "originator_id"
-        else:
-            aggregate = f"json_extract(j, '$.{id_field}._data_')"
-            conditions.append(f"json_extract(j, '$.{id_field}._type_') = 'uuid_hex'")
-        key = f"'{prefix}' || {text}" if prefix else text
-        found.append((key, aggregate, f"'{name}'", " AND ".join(conditions) or "1"))
+        value = text(field)
+        conditions = [f"{value} <> ''"] if not_empty else []
+        aggregate = "originator_id"
+        if id_field is not None:
+            aggregate = as_id(text(id_field, "_data_"))
+            conditions.append(f"{text(id_field, '_type_')} = 'uuid_hex'")
+        key = f"'{prefix}' || {value}" if prefix else value
+        found.append((key, aggregate, f"'{name}'", " AND ".join(conditions) or true))
     return found
+
+
+def _sqlite_keys(kind: str) -> list[tuple[str, str, str, str]]:
+    """`_keys_in_sql` in SQLite's SQL, over an event's JSON text `j`."""
+    return _keys_in_sql(
+        kind, lambda *path: f"json_extract(j, '$.{'.'.join(path)}')", lambda v: v, "1"
+    )
 
 
 def _postgres_keys(kind: str) -> list[tuple[str, str, str, str]]:
-    """`_sqlite_keys` in PostgreSQL's SQL, over an event's JSON as jsonb `j`."""
-    name, keys = KEYS[kind]
-    found = []
-    for prefix, field, id_field, not_empty in keys:
-        text = f"(j ->> '{field}')"
-        conditions = [f"{text} <> ''"] if not_empty else []
-        if id_field is None:
-            aggregate = "originator_id"
-        else:
-            aggregate = f"(j -> '{id_field}' ->> '_data_')::uuid"
-            conditions.append(f"j -> '{id_field}' ->> '_type_' = 'uuid_hex'")
-        key = f"'{prefix}' || {text}" if prefix else text
-        found.append((key, aggregate, f"'{name}'", " AND ".join(conditions) or "true"))
-    return found
+    """`_keys_in_sql` in PostgreSQL's SQL, over an event's JSON as jsonb `j`."""
+
+    def text(*path: str) -> str:
+        *into, last = path
+        return "(j" + "".join(f" -> '{p}'" for p in into) + f" ->> '{last}')"
+
+    return _keys_in_sql(kind, text, lambda v: f"{v}::uuid", "true")
 
 
 # The SQL function giving the ids an event's stored JSON holds, as a JSON array (see `make`).
