@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
     func,
     or_,
     select,
@@ -308,32 +309,63 @@ class Profitability(Projection):
         from the monthly totals, the days of the edge months from the daily ones, or, for no
         period at all, the totals since the beginning. A group
         with cost only shows zero revenue, as it would with no revenue lines."""
+        params: dict[str, Any] = {"kind": by}
         if date_from is None and date_to is None:  # since the beginning: a row per group
-            parts = [_totals_query(self["ever"], by)]
+            shape: tuple[Any, ...] = ("ever",)
         else:
             day_spans, month_span = split_into_months(date_from, date_to)
-            days, months = self["days"], self["months"]
-            parts = []
-            if day_spans:
-                within = or_(*(days.c.day.between(a, b) for a, b in day_spans))
-                parts.append(_totals_query(days, by, within))
+            if not day_spans and month_span is None:
+                return {}, {}
+            for i, (a, b) in enumerate(day_spans):
+                params[f"day_from_{i}"], params[f"day_to_{i}"] = a, b
+            bounds = None
             if month_span is not None:
                 first, last = month_span
-                where = [months.c.month >= first] if first is not None else []
-                where += [months.c.month <= last] if last is not None else []
-                parts.append(_totals_query(months, by, *where))
-        if not parts:
-            return {}, {}
-        moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-        query = select(
-            moved.c.group_id,
-            *(func.sum(moved.c[n]) for n in ("revenue", "invoiced", "cost", "shipped")),
-        ).group_by(moved.c.group_id)
+                bounds = (first is not None, last is not None)
+                params.update(month_from=first, month_to=last)
+            shape = (len(day_spans), bounds)
         revenue, cost = {}, {}
-        for key, r_amount, r_quantity, c_amount, c_quantity in conn.execute(query).all():
+        for key, r_amount, r_quantity, c_amount, c_quantity in conn.execute(
+            self._totals_statement(shape), params
+        ).all():
             revenue[key] = (r_amount, r_quantity)
             cost[key] = (c_amount, c_quantity)
         return revenue, cost
+
+    def _totals_statement(self, shape: tuple[Any, ...]) -> Select[Any]:
+        """The statement of `_totals` for a shape of period — ("ever",), or how many day spans
+        and which month bounds — its values as parameters (`kind`, `day_from_<i>`,
+        `day_to_<i>`, `month_from`, `month_to`): made once per shape, as the ledger's account
+        totals are (building it cost more than running it)."""
+        made = self.metadata.info.setdefault("totals_statements", {})
+        found: Select[Any] | None = made.get(shape)
+        if found is not None:
+            return found
+        if shape == ("ever",):
+            parts = [_totals_query(self["ever"])]
+        else:
+            day_spans, month_bounds = shape
+            days, months = self["days"], self["months"]
+            parts = []
+            if day_spans:
+                within = or_(
+                    *(
+                        days.c.day.between(bindparam(f"day_from_{i}"), bindparam(f"day_to_{i}"))
+                        for i in range(day_spans)
+                    )
+                )
+                parts.append(_totals_query(days, within))
+            if month_bounds is not None:
+                has_first, has_last = month_bounds
+                where = [months.c.month >= bindparam("month_from")] if has_first else []
+                where += [months.c.month <= bindparam("month_to")] if has_last else []
+                parts.append(_totals_query(months, *where))
+        moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        found = made[shape] = select(
+            moved.c.group_id,
+            *(func.sum(moved.c[n]) for n in ("revenue", "invoiced", "cost", "shipped")),
+        ).group_by(moved.c.group_id)
+        return found
 
     def _labels(self, conn: Connection, by: str, names: dict[UUID, str]) -> dict[Any, str]:
         if by == "customer":
@@ -360,9 +392,9 @@ def _totals_columns(period: str | None = None) -> list[Column[Any]]:
     ]
 
 
-def _totals_query(table: Table, kind: str, *where: Any) -> Select[Any]:
+def _totals_query(table: Table, *where: Any) -> Select[Any]:
     columns = (table.c[n] for n in ("group_id", "revenue", "invoiced", "cost", "shipped"))
-    return select(*columns).where(table.c.kind == kind, *where)
+    return select(*columns).where(table.c.kind == bindparam("kind"), *where)
 
 
 def figures(revenue: Decimal, cost: Decimal) -> dict[str, str | None]:
