@@ -39,7 +39,7 @@ from domain.values import ZERO, round_money
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, Explanation, attach, event_name, negated, pointer
 from projections.financial import fmt, split_into_months
-from projections.types import Amount, Quantity
+from projections.types import Amount, Quantity, made_once
 
 GROUPS = ("order", "customer", "product")
 INVOICED = event_name(Invoice.Issued)
@@ -337,10 +337,9 @@ class Profitability(Projection):
         and which month bounds — its values as parameters (`kind`, `day_from_<i>`,
         `day_to_<i>`, `month_from`, `month_to`): made once per shape, as the ledger's account
         totals are (building it cost more than running it)."""
-        made = self.metadata.info.setdefault("totals_statements", {})
-        found: Select[Any] | None = made.get(shape)
-        if found is not None:
-            return found
+        return made_once(self.metadata, "totals", shape, lambda: self._build_totals(shape))
+
+    def _build_totals(self, shape: tuple[Any, ...]) -> Select[Any]:
         if shape == ("ever",):
             parts = [_totals_query(self["ever"])]
         else:
@@ -361,11 +360,10 @@ class Profitability(Projection):
                 where += [months.c.month <= bindparam("month_to")] if has_last else []
                 parts.append(_totals_query(months, *where))
         moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-        found = made[shape] = select(
+        return select(
             moved.c.group_id,
             *(func.sum(moved.c[n]) for n in ("revenue", "invoiced", "cost", "shipped")),
         ).group_by(moved.c.group_id)
-        return found
 
     def _labels(self, conn: Connection, by: str, names: dict[UUID, str]) -> dict[Any, str]:
         if by == "customer":

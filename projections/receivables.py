@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, func, select, union_all
+from sqlalchemy import Connection, Table, bindparam, func, select, union_all
 
 from domain.ledger.chart import Chart
 from domain.values import ZERO
@@ -33,7 +33,7 @@ from projections.ledger import (
     totals_tables,
 )
 from projections.payments import Payments
-from projections.types import period_start_of
+from projections.types import made_once, period_start_of
 
 # The accounts a party's current account (cari hesap) is kept on, by chart role.
 PARTY_ROLES = ("receivables", "customer_advances", "payables")
@@ -68,34 +68,16 @@ def customer_statement(
     """The party's lines on its current-account accounts in date order, with the running
     balance from its balance before `date_from`."""
     accounts = party_accounts(chart)
-    mine = [lines.c.party_id == customer_id, lines.c.account.in_(accounts)]
     balance = (
         ZERO if date_from is None else balance_before(conn, lines, accounts, customer_id, date_from)
     )
     opening, opening_side = marked(balance)
-    query = (
-        select(
-            lines.c.entry_date,
-            lines.c.document,
-            lines.c.source_kind,
-            lines.c.source_id,
-            lines.c.description,
-            lines.c.account,
-            lines.c.debit,
-            lines.c.credit,
-            due_dates.c.due_date,
-        )
-        .outerjoin(due_dates, due_dates.c.document_id == lines.c.source_id)
-        .where(*mine)
-        .order_by(lines.c.entry_date, lines.c.position, lines.c.line)
-    )
-    if date_from is not None:
-        query = query.where(lines.c.entry_date >= date_from)
-    if date_to is not None:
-        query = query.where(lines.c.entry_date <= date_to)
+    shape = (date_from is not None, date_to is not None)
+    query = made_once(lines, "statement", shape, lambda: _statement_query(lines, due_dates, *shape))
+    params = {"party": customer_id, "accounts": accounts, "first": date_from, "last": date_to}
     rows = []
     total = Totals()
-    for r in conn.execute(query).all():
+    for r in conn.execute(query, params).all():
         balance += r.debit - r.credit
         total += Totals(r.debit, r.credit)
         amount, side = marked(balance)
@@ -128,6 +110,7 @@ def customer_statement(
         "closing_side": closing_side,
     }
     if explain is not None:
+        mine = [lines.c.party_id == customer_id, lines.c.account.in_(accounts)]
         earlier = journal(conn, lines, *mine, lines.c.entry_date < date_from) if date_from else []
         in_period = [*mine]
         if date_from is not None:
@@ -138,6 +121,35 @@ def customer_statement(
     return attach(answer, explain)
 
 
+def _statement_query(lines: Table, due_dates: Table, from_first: bool, to_last: bool) -> Any:
+    """A party's lines on the `accounts` in date order, with their documents' due dates; from
+    `first` and to `last` where asked (parameters)."""
+    query = (
+        select(
+            lines.c.entry_date,
+            lines.c.document,
+            lines.c.source_kind,
+            lines.c.source_id,
+            lines.c.description,
+            lines.c.account,
+            lines.c.debit,
+            lines.c.credit,
+            due_dates.c.due_date,
+        )
+        .outerjoin(due_dates, due_dates.c.document_id == lines.c.source_id)
+        .where(
+            lines.c.party_id == bindparam("party"),
+            lines.c.account.in_(bindparam("accounts", expanding=True)),
+        )
+        .order_by(lines.c.entry_date, lines.c.position, lines.c.line)
+    )
+    if from_first:
+        query = query.where(lines.c.entry_date >= bindparam("first"))
+    if to_last:
+        query = query.where(lines.c.entry_date <= bindparam("last"))
+    return query
+
+
 def balance_before(
     conn: Connection, lines: Table, accounts: list[str], party_id: UUID, day: date
 ) -> Decimal:
@@ -145,23 +157,35 @@ def balance_before(
     of the months before `day`'s, and the lines of its month before it — a statement from
     any day costs at most a month of the party's lines, however long its history."""
     month = day.replace(day=1)
+    within = day > month  # (the days of its month before it, from the lines)
+    query = made_once(lines, "balance_before", within, lambda: _balance_query(lines, within))
+    params = {"party": party_id, "accounts": accounts, "month": month, "day": day}
+    debit, credit = conn.execute(query, params).one()
+    return from_cents(debit) - from_cents(credit)
+
+
+def _balance_query(lines: Table, within: bool) -> Any:
+    """`balance_before`'s sums: of the month totals before `month`, and `within` it of the
+    lines before `day` (parameters, with the `party` and its `accounts`)."""
     totals = party_totals_table(lines)
+    party, accounts = bindparam("party"), bindparam("accounts", expanding=True)
     carried = select(cents(totals.c.debit).label("debit"), cents(totals.c.credit).label("credit"))
     carried = carried.where(
-        totals.c.party_id == party_id, totals.c.account.in_(accounts), totals.c.month < month
+        totals.c.party_id == party,
+        totals.c.account.in_(accounts),
+        totals.c.month < bindparam("month"),
     )
-    if day > month:  # the days of its month before it, from the lines
+    if within:
         edge = select(cents(lines.c.debit).label("debit"), cents(lines.c.credit).label("credit"))
         edge = edge.where(
-            lines.c.party_id == party_id,
-            lines.c.entry_date >= month,
-            lines.c.entry_date < day,
+            lines.c.party_id == party,
+            lines.c.entry_date >= bindparam("month"),
+            lines.c.entry_date < bindparam("day"),
             lines.c.account.in_(accounts),
         )
         carried = union_all(carried, edge)
     moved = carried.subquery()
-    debit, credit = conn.execute(select(func.sum(moved.c.debit), func.sum(moved.c.credit))).one()
-    return from_cents(debit) - from_cents(credit)
+    return select(func.sum(moved.c.debit), func.sum(moved.c.credit))
 
 
 def _explain_statement(
