@@ -18,8 +18,10 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     Uuid,
+    bindparam,
     case,
     func,
     select,
@@ -31,7 +33,7 @@ from domain.billing.receivables import ReceivableAccount
 from domain.values import ZERO
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, event_name
-from projections.types import Amount, Percent, Quantity, UnitPrice, period_start_of
+from projections.types import Amount, Percent, Quantity, UnitPrice, made_once, period_start_of
 
 OPEN = "open"
 PAID = "paid"
@@ -266,15 +268,9 @@ class Invoices(Projection):
         `since` to `until` per period of their due date (a row a day, week or month, by its
         first day) — both added up by the database, however many days they span."""
         table = self["open_by_due_date"]
-        period = period_start_of(table.c.due_date, interval)
-        day = case((table.c.due_date < since, None), else_=period).label("day")
-        query = (
-            select(day, func.sum(table.c.open_amount))
-            .where(table.c.due_date <= until, table.c.open_amount != 0)
-            .group_by(day)
-        )
+        query = made_once(table, "owed", interval, lambda: _owed_query(table, interval))
         overdue, owed = ZERO, []
-        for due, amount in conn.execute(query).all():
+        for due, amount in conn.execute(query, {"since": since, "until": until}).all():
             if due is None:
                 overdue = amount
             else:
@@ -368,3 +364,16 @@ def aging_bucket(days_past_due: int) -> str:
         if (first is None or days_past_due >= first) and (last is None or days_past_due <= last):
             return name
     raise AssertionError("the buckets cover every day")  # pragma: no cover
+
+
+def _owed_query(table: Table, interval: str) -> Any:
+    """`owed_by_due_date`'s sums per period of `interval` (parameters `since`, `until`)."""
+    since = bindparam("since", type_=Date())
+    day = case(
+        (table.c.due_date < since, None), else_=period_start_of(table.c.due_date, interval)
+    ).label("day")
+    return (
+        select(day, func.sum(table.c.open_amount))
+        .where(table.c.due_date <= bindparam("until"), table.c.open_amount != 0)
+        .group_by(day)
+    )

@@ -121,6 +121,23 @@ def customer_statement(
     return attach(answer, explain)
 
 
+def _cash_moved_query(lines: Table, interval: str) -> Any:
+    """Debits and credits in cents per period of `interval` and account, of the `accounts`
+    from `first` to `last` (parameters), from the daily totals."""
+    days, _ = totals_tables(lines)
+    starts = period_start_of(days.c.day, interval)
+    return (
+        select(
+            starts, days.c.account, func.sum(cents(days.c.debit)), func.sum(cents(days.c.credit))
+        )
+        .where(
+            days.c.account.in_(bindparam("accounts", expanding=True)),
+            days.c.day.between(bindparam("first"), bindparam("last")),
+        )
+        .group_by(starts, days.c.account)
+    )
+
+
 def _statement_query(lines: Table, due_dates: Table, from_first: bool, to_last: bool) -> Any:
     """A party's lines on the `accounts` in date order, with their documents' due dates; from
     `first` and to `last` where asked (parameters)."""
@@ -379,18 +396,11 @@ def cash_flow(
     spans = periods(date_from, date_to, interval)
     opening = account_totals(conn, lines, before=date_from, accounts=accounts)
     balance = sum((t.balance for t in opening.values()), ZERO)
-    days, _ = totals_tables(lines)
-    starts = period_start_of(days.c.day, interval)
-    query = (
-        select(
-            starts, days.c.account, func.sum(cents(days.c.debit)), func.sum(cents(days.c.credit))
-        )
-        .where(days.c.account.in_(accounts), days.c.day.between(date_from, date_to))
-        .group_by(starts, days.c.account)
-    )
+    query = made_once(lines, "cash_moved", interval, lambda: _cash_moved_query(lines, interval))
+    params = {"accounts": accounts, "first": date_from, "last": date_to}
     moved = {
         (start, account): Totals(from_cents(debit), from_cents(credit))
-        for start, account, debit, credit in conn.execute(query).all()
+        for start, account, debit, credit in conn.execute(query, params).all()
     }
     overdue, owed = invoices.owed_by_due_date(conn, date_from, date_to, interval)
     expected: dict[date, Decimal] = defaultdict(lambda: ZERO, owed)
