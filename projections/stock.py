@@ -12,7 +12,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Date, Index, Integer, String, Table, Uuid, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Date,
+    Index,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    select,
+)
 
 from domain.inventory.fifo import Layer
 from domain.inventory.receipts import StockReceipt
@@ -20,7 +32,7 @@ from domain.inventory.stock import StockItem
 from domain.values import ZERO
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, Explanation, attach, event_name, negated, pointer
-from projections.types import Amount, Quantity, UtcDateTime
+from projections.types import Amount, Quantity, UtcDateTime, made_once
 
 TRACKED = event_name(StockItem.Tracked)
 # The event of a movement, by its kind.
@@ -310,6 +322,26 @@ class Stock(Projection):
         """Per product and warehouse: on hand, reserved, available and FIFO value (names from
         the products read model); the value per warehouse and in total. Quantities are not
         added across products: their units differ."""
+        shape = (products, warehouse is not None, product_id is not None)
+        query = made_once(self.metadata, "report", shape, lambda: self._report_query(*shape))
+        result = conn.execute(query, {"warehouse": warehouse, "product": product_id})
+        names = list(result.keys())  # (a dict per row from plain tuples: no RowMapping each)
+        rows = [dict(zip(names, row, strict=True)) for row in result.all()]
+        by_warehouse: dict[str, Decimal] = {}
+        for row in rows:
+            by_warehouse[row["warehouse"]] = by_warehouse.get(row["warehouse"], NIL) + row["value"]
+        answer = {
+            "items": rows,
+            "by_warehouse": [{"warehouse": w, "value": v} for w, v in sorted(by_warehouse.items())],
+            "totals": {"items": len(rows), "value": sum(by_warehouse.values(), NIL)},
+        }
+        if explain is not None:
+            self._explain(explain, conn, answer, warehouse, product_id)
+        return attach(answer, explain)
+
+    def _report_query(self, products: Table, of_warehouse: bool, of_product: bool) -> Any:
+        """The items with their products' names, of a `warehouse` and a `product` (parameters)
+        where asked."""
         items = self["items"]
         query = (
             select(
@@ -326,24 +358,11 @@ class Stock(Projection):
             .select_from(items.outerjoin(products, products.c.id == items.c.product_id))
             .order_by(items.c.sku, items.c.warehouse)
         )
-        if warehouse is not None:
-            query = query.where(items.c.warehouse == warehouse)
-        if product_id is not None:
-            query = query.where(items.c.product_id == product_id)
-        result = conn.execute(query)
-        names = list(result.keys())  # (a dict per row from plain tuples: no RowMapping each)
-        rows = [dict(zip(names, row, strict=True)) for row in result.all()]
-        by_warehouse: dict[str, Decimal] = {}
-        for row in rows:
-            by_warehouse[row["warehouse"]] = by_warehouse.get(row["warehouse"], NIL) + row["value"]
-        answer = {
-            "items": rows,
-            "by_warehouse": [{"warehouse": w, "value": v} for w, v in sorted(by_warehouse.items())],
-            "totals": {"items": len(rows), "value": sum(by_warehouse.values(), NIL)},
-        }
-        if explain is not None:
-            self._explain(explain, conn, answer, warehouse, product_id)
-        return attach(answer, explain)
+        if of_warehouse:
+            query = query.where(items.c.warehouse == bindparam("warehouse"))
+        if of_product:
+            query = query.where(items.c.product_id == bindparam("product"))
+        return query
 
     def _explain(
         self,
