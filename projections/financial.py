@@ -100,72 +100,87 @@ def account_totals(
         if before == date.min:
             return {}
         last = min(last or date.max, before - timedelta(days=1))
-    day_spans, month_span = split_into_months(date_from, last)
-    if not day_spans and month_span is None:
+    found = period_shape(date_from, last)
+    if found is None:
         return {}
-    params: dict[str, Any] = {}
-    for i, (a, b) in enumerate(day_spans):
-        params[f"day_from_{i}"], params[f"day_to_{i}"] = a, b
-    bounds = None
-    if month_span is not None:
-        first, final = month_span
-        bounds = (first is not None, final is not None)
-        params.update(month_from=first, month_to=final)
+    period, params = found
     if accounts is not None:
         params["accounts"] = list(accounts)
     if source_kind is not None:
         params["source_kind"] = source_kind
-    query = _totals_statement(
-        lines, len(day_spans), bounds, accounts is not None, source_kind is not None
-    )
+    shape = (period, accounts is not None, source_kind is not None)
+    query = made_once(lines, "account_totals", shape, lambda: _totals_statement(lines, *shape))
     return {
         account: Totals(from_cents(debit), from_cents(credit))
         for account, debit, credit in conn.execute(query, params).all()
     }
 
 
+# How a period reads the daily and monthly totals: how many spans of days, and which of the
+# month bounds it has (None: no whole month).
+PeriodShape = tuple[int, tuple[bool, bool] | None]
+
+
+def period_shape(
+    first: date | None, last: date | None
+) -> tuple[PeriodShape, dict[str, Any]] | None:
+    """The days [first, last] (open where None) as the daily and monthly totals read them
+    (`split_into_months`): the shape of the statement (`period_conditions`) and its
+    parameters; None when they hold no day."""
+    day_spans, month_span = split_into_months(first, last)
+    if not day_spans and month_span is None:
+        return None
+    params: dict[str, Any] = {}
+    for i, (a, b) in enumerate(day_spans):
+        params[f"day_from_{i}"], params[f"day_to_{i}"] = a, b
+    bounds = None
+    if month_span is not None:
+        month_from, month_to = month_span
+        bounds = (month_from is not None, month_to is not None)
+        params.update(month_from=month_from, month_to=month_to)
+    return (len(day_spans), bounds), params
+
+
+def period_conditions(
+    day: Any, month: Any, shape: PeriodShape
+) -> tuple[Any | None, list[Any] | None]:
+    """The conditions of a period of `shape` on the daily totals' `day` column and on the
+    monthly totals' `month` column, its dates bound as `period_shape` names them; None for a
+    table the period does not read."""
+    day_spans, bounds = shape
+    days = None
+    if day_spans:
+        days = or_(
+            *(
+                day.between(bindparam(f"day_from_{i}"), bindparam(f"day_to_{i}"))
+                for i in range(day_spans)
+            )
+        )
+    months = None
+    if bounds is not None:
+        has_first, has_last = bounds
+        months = [month >= bindparam("month_from")] if has_first else []
+        months += [month <= bindparam("month_to")] if has_last else []
+    return days, months
+
+
 def _totals_statement(
-    lines: Table,
-    day_spans: int,
-    month_bounds: tuple[bool, bool] | None,
-    by_accounts: bool,
-    by_source: bool,
+    lines: Table, period: PeriodShape, by_accounts: bool, by_source: bool
 ) -> Select[Any]:
-    """Debit and credit in cents per account, from `day_spans` spans of the daily totals
-    (parameters `day_from_<i>`, `day_to_<i>`) and the monthly totals between `month_from`
-    and `month_to` (each where `month_bounds` says it is given); of the `accounts` and of
-    the `source_kind` if asked; made once per shape (`made_once`)."""
-    shape = (day_spans, month_bounds, by_accounts, by_source)
-    return made_once(lines, "account_totals", shape, lambda: _build_totals(lines, *shape))
-
-
-def _build_totals(
-    lines: Table,
-    day_spans: int,
-    month_bounds: tuple[bool, bool] | None,
-    by_accounts: bool,
-    by_source: bool,
-) -> Select[Any]:
+    """Debit and credit in cents per account over a period of shape `period`, of the
+    `accounts` and of the `source_kind` if asked (parameters)."""
     days, months = totals_tables(lines)
 
     def only(table: Table) -> list[Any]:
         found = [table.c.account.in_(bindparam("accounts", expanding=True))] if by_accounts else []
         return [*found, table.c.source_kind == bindparam("source_kind")] if by_source else found
 
+    in_days, in_months = period_conditions(days.c.day, months.c.month, period)
     parts = []
-    if day_spans:
-        within = or_(
-            *(
-                days.c.day.between(bindparam(f"day_from_{i}"), bindparam(f"day_to_{i}"))
-                for i in range(day_spans)
-            )
-        )
-        parts.append(_totals_query(days, within, *only(days)))
-    if month_bounds is not None:
-        has_first, has_final = month_bounds
-        where = [months.c.month >= bindparam("month_from")] if has_first else []
-        where += [months.c.month <= bindparam("month_to")] if has_final else []
-        parts.append(_totals_query(months, *where, *only(months)))
+    if in_days is not None:
+        parts.append(_totals_query(days, in_days, *only(days)))
+    if in_months is not None:
+        parts.append(_totals_query(months, *in_months, *only(months)))
     moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     return select(
         moved.c.account, func.sum(cents(moved.c.debit)), func.sum(cents(moved.c.credit))

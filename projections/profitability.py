@@ -27,7 +27,6 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     func,
-    or_,
     select,
     union_all,
 )
@@ -38,7 +37,7 @@ from domain.sales.shipments import Shipment
 from domain.values import ZERO, round_money
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, Explanation, attach, event_name, negated, pointer
-from projections.financial import fmt, split_into_months
+from projections.financial import PeriodShape, fmt, period_conditions, period_shape
 from projections.types import Amount, Quantity, made_once
 
 GROUPS = ("order", "customer", "product")
@@ -309,56 +308,35 @@ class Profitability(Projection):
         from the monthly totals, the days of the edge months from the daily ones, or, for no
         period at all, the totals since the beginning. A group
         with cost only shows zero revenue, as it would with no revenue lines."""
-        params: dict[str, Any] = {"kind": by}
-        if date_from is None and date_to is None:  # since the beginning: a row per group
-            shape: tuple[Any, ...] = ("ever",)
-        else:
-            day_spans, month_span = split_into_months(date_from, date_to)
-            if not day_spans and month_span is None:
+        shape: PeriodShape | None = None  # (since the beginning: a row per group)
+        params: dict[str, Any] = {}
+        if date_from is not None or date_to is not None:
+            found = period_shape(date_from, date_to)
+            if found is None:
                 return {}, {}
-            for i, (a, b) in enumerate(day_spans):
-                params[f"day_from_{i}"], params[f"day_to_{i}"] = a, b
-            bounds = None
-            if month_span is not None:
-                first, last = month_span
-                bounds = (first is not None, last is not None)
-                params.update(month_from=first, month_to=last)
-            shape = (len(day_spans), bounds)
+            shape, params = found
+        query = made_once(self.metadata, "totals", shape, lambda: self._totals_statement(shape))
         revenue, cost = {}, {}
         for key, r_amount, r_quantity, c_amount, c_quantity in conn.execute(
-            self._totals_statement(shape), params
+            query, {**params, "kind": by}
         ).all():
             revenue[key] = (r_amount, r_quantity)
             cost[key] = (c_amount, c_quantity)
         return revenue, cost
 
-    def _totals_statement(self, shape: tuple[Any, ...]) -> Select[Any]:
-        """The statement of `_totals` for a shape of period — ("ever",), or how many day spans
-        and which month bounds — its values as parameters (`kind`, `day_from_<i>`,
-        `day_to_<i>`, `month_from`, `month_to`): made once per shape, as the ledger's account
-        totals are (building it cost more than running it)."""
-        return made_once(self.metadata, "totals", shape, lambda: self._build_totals(shape))
-
-    def _build_totals(self, shape: tuple[Any, ...]) -> Select[Any]:
-        if shape == ("ever",):
+    def _totals_statement(self, period: PeriodShape | None) -> Select[Any]:
+        """`_totals`' sums per group of a `kind` (parameter), over a period of shape
+        `period`, or since the beginning."""
+        if period is None:
             parts = [_totals_query(self["ever"])]
         else:
-            day_spans, month_bounds = shape
             days, months = self["days"], self["months"]
+            in_days, in_months = period_conditions(days.c.day, months.c.month, period)
             parts = []
-            if day_spans:
-                within = or_(
-                    *(
-                        days.c.day.between(bindparam(f"day_from_{i}"), bindparam(f"day_to_{i}"))
-                        for i in range(day_spans)
-                    )
-                )
-                parts.append(_totals_query(days, within))
-            if month_bounds is not None:
-                has_first, has_last = month_bounds
-                where = [months.c.month >= bindparam("month_from")] if has_first else []
-                where += [months.c.month <= bindparam("month_to")] if has_last else []
-                parts.append(_totals_query(months, *where))
+            if in_days is not None:
+                parts.append(_totals_query(days, in_days))
+            if in_months is not None:
+                parts.append(_totals_query(months, *in_months))
         moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
         return select(
             moved.c.group_id,
