@@ -24,7 +24,10 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal,
+    null,
     select,
+    union_all,
 )
 
 from domain.billing.invoices import Invoice
@@ -59,7 +62,7 @@ CHUNK = 500
 
 class Invoices(Projection):
     name = "invoices"
-    version = 3
+    version = 4  # v4: open_total
     handles = (
         Invoice.Issued,
         Invoice.MarkedOverdue,
@@ -128,6 +131,15 @@ class Invoices(Projection):
         self.table(
             "open_by_due_date",
             Column("due_date", Date, primary_key=True),
+            Column("open_amount", Amount(), nullable=False),
+        )
+        # What every open invoice still owes, in one row (id 1): the cash flow's overdue
+        # inflows are this less what falls due from the window's first day on, read from the
+        # days ahead (a few months of terms) instead of from every past day with an invoice
+        # never paid, which a history gathers year by year.
+        self.table(
+            "open_total",
+            Column("id", Integer, primary_key=True),
             Column("open_amount", Amount(), nullable=False),
         )
 
@@ -252,12 +264,8 @@ class Invoices(Projection):
     def _still_owed(self, batch: Batch, due_date: date, change: Decimal) -> None:
         """Add `change` to what the open invoices owe on `due_date` (an invoice is open while
         it owes more than nothing)."""
-        table = self["open_by_due_date"]
-        row = batch.get(table, due_date)
-        if row is None:
-            batch.insert(table, due_date=due_date, open_amount=change)
-        elif change:
-            batch.update(table, due_date, open_amount=row["open_amount"] + change)
+        _add_owed(batch, self["open_by_due_date"], "due_date", due_date, change)
+        _add_owed(batch, self["open_total"], "id", 1, change)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -266,16 +274,23 @@ class Invoices(Projection):
     ) -> tuple[Decimal, list[tuple[date, Decimal]]]:
         """What the invoices open now still owe: due before `since` in one sum, and from
         `since` to `until` per period of their due date (a row a day, week or month, by its
-        first day) — both added up by the database, however many days they span."""
+        first day) — both added up by the database, however many days they span. What is due
+        before `since` is what all of them owe less what falls due from `since` on: the rows
+        read are those of the days ahead, however long the history."""
         table = self["open_by_due_date"]
-        query = made_once(table, "owed", interval, lambda: _owed_query(table, interval))
-        overdue, owed = ZERO, []
-        for due, amount in conn.execute(query, {"since": since, "until": until}).all():
-            if due is None:
-                overdue = amount
-            else:
+        query = made_once(
+            table, "owed", interval, lambda: _owed_query(table, self["open_total"], interval)
+        )
+        in_all = ahead = ZERO
+        owed = []
+        for part, due, amount in conn.execute(query, {"since": since, "until": until}).all():
+            if part == _IN_ALL:
+                in_all = amount
+                continue
+            ahead += amount
+            if part == _WITHIN:
                 owed.append((due, amount))
-        return overdue, owed
+        return in_all - ahead, owed
 
     def open_as_of(
         self, conn: Connection, as_of: date | None = None, customer_id: UUID | None = None
@@ -366,14 +381,28 @@ def aging_bucket(days_past_due: int) -> str:
     raise AssertionError("the buckets cover every day")  # pragma: no cover
 
 
-def _owed_query(table: Table, interval: str) -> Any:
-    """`owed_by_due_date`'s sums per period of `interval` (parameters `since`, `until`)."""
-    since = bindparam("since", type_=Date())
-    day = case(
-        (table.c.due_date < since, None), else_=period_start_of(table.c.due_date, interval)
-    ).label("day")
-    return (
-        select(day, func.sum(table.c.open_amount))
-        .where(table.c.due_date <= bindparam("until"), table.c.open_amount != 0)
-        .group_by(day)
+def _add_owed(batch: Batch, table: Table, key_column: str, key: Any, change: Decimal) -> None:
+    row = batch.get(table, key)
+    if row is None:
+        batch.insert(table, open_amount=change, **{key_column: key})
+    elif change:
+        batch.update(table, key, open_amount=row["open_amount"] + change)
+
+
+# The parts of `_owed_query`'s answer.
+_IN_ALL, _WITHIN, _LATER = 0, 1, 2
+
+
+def _owed_query(table: Table, total: Table, interval: str) -> Any:
+    """`owed_by_due_date`'s sums (parameters `since`, `until`): per period of `interval` from
+    `since` to `until` (part `_WITHIN`, by the period's first day), after `until` in one sum
+    (`_LATER`), and what all open invoices owe (`_IN_ALL`, from `total`)."""
+    later = table.c.due_date > bindparam("until", type_=Date())
+    part = case((later, _LATER), else_=_WITHIN)
+    day = case((later, None), else_=period_start_of(table.c.due_date, interval))
+    ahead = (
+        select(part, day, func.sum(table.c.open_amount))
+        .where(table.c.due_date >= bindparam("since", type_=Date()), table.c.open_amount != 0)
+        .group_by(part, day)
     )
+    return union_all(ahead, select(literal(_IN_ALL), null(), total.c.open_amount))

@@ -1170,6 +1170,8 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
             if r["open_amount"]
         }
         assert by_due_date == dict(owed), "the cash flow's expected inflows"
+        (in_all,) = [r["open_amount"] for r in self.rows("invoices", "open_total")] or [ZERO]
+        assert in_all == sum(owed.values(), ZERO), "what all open invoices owe"
 
     def reconciliation_agrees(self) -> None:
         reads = self.services.reads

@@ -257,6 +257,12 @@ def test_cash_flow_shows_cash_in_and_out_per_period_and_what_open_invoices_shoul
     assert after["opening_balance"] == "295.00"
     assert after["expected_overdue"] == "300.00"  # due 04-01, still open
     assert after["totals"]["expected_in"] == "600.00"
+    # What falls due after the window is neither expected in it nor overdue before it.
+    between = finance.ok(
+        "get", "/api/reports/cash-flow", params={"from": "2026-04-02", "to": "2026-04-18"}
+    )
+    assert (between["expected_overdue"], between["totals"]["expected_in"]) == ("300.00", "0.00")
+    assert (weekly["expected_overdue"], weekly["totals"]["expected_in"]) == ("0.00", "0.00")
 
 
 def test_profitability_groups_by_customer_and_product_and_sales_may_read_it(api: Api) -> None:
