@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
     type_coerce,
     union_all,
 )
@@ -496,25 +497,22 @@ def general_ledger(
     explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """One account's lines in date order with the running balance (debit minus credit),
-    starting from its balance before `date_from`. The running balance is computed in SQL
-    over the whole period, so any page of it is right."""
+    starting from its balance before `date_from`.
+
+    What a page costs does not grow with the history or the period: the period's debits,
+    credits and number of lines, and the balance a page starts from, are read from the daily
+    and monthly totals (for a page further on: the totals before its first day and that
+    day's earlier lines); the page itself from the account's index in ledger order, a page
+    further on found by stepping over the index alone."""
     opening = account_totals(conn, lines, before=date_from, accounts=[account]) if date_from else {}
     start = opening.get(account, Totals()).balance
-    in_period = [lines.c.account == account]
-    if date_from is not None:
-        in_period.append(lines.c.entry_date >= date_from)
-    if date_to is not None:
-        in_period.append(lines.c.entry_date <= date_to)
+    debit, credit, count = _period_totals(conn, lines, account, date_from, date_to)
+    in_period = [lines.c.account == account, *dated(lines, date_from, date_to)]
     order = (lines.c.entry_date, lines.c.position, lines.c.line)
-    running = func.sum(cents(lines.c.debit) - cents(lines.c.credit)).over(
-        order_by=order, rows=(None, 0)
-    )
-    query = (
+    page = (
         select(
-            lines.c.entry_date,
-            lines.c.position,
+            *order,
             lines.c.entry_id,
-            lines.c.line,
             lines.c.document,
             lines.c.source_kind,
             lines.c.source_id,
@@ -523,37 +521,40 @@ def general_ledger(
             lines.c.party_id,
             lines.c.debit,
             lines.c.credit,
-            running.label("running"),
         )
         .where(*in_period)
         .order_by(*order)
         .limit(limit)
-        .offset(offset)
     )
-    rows = [
-        {
-            "date": r.entry_date.isoformat(),
-            "position": r.position,
-            "entry_id": str(r.entry_id),
-            "line": r.line,
-            "document": r.document,
-            "type": r.source_kind,
-            "source_id": str(r.source_id) if r.source_id else None,
-            "description": r.description,
-            "memo": r.memo,
-            "party_id": str(r.party_id) if r.party_id else None,
-            "debit": str(r.debit),
-            "credit": str(r.credit),
-            "balance": fmt(start + from_cents(r.running)),
-        }
-        for r in conn.execute(query).all()
-    ]
-    count, debit, credit = conn.execute(
-        select(func.count(), func.sum(cents(lines.c.debit)), func.sum(cents(lines.c.credit))).where(
-            *in_period
+    balance, found = start, True
+    if offset:
+        first = conn.execute(
+            select(*order).where(*in_period).order_by(*order).offset(offset).limit(1)
+        ).one_or_none()
+        found = first is not None
+        if first is not None:
+            page = page.where(tuple_(*order) >= tuple_(*first))
+            balance = _balance_before(conn, lines, account, *first)
+    rows = []
+    for r in conn.execute(page).all() if found else ():
+        balance += r.debit - r.credit
+        rows.append(
+            {
+                "date": r.entry_date.isoformat(),
+                "position": r.position,
+                "entry_id": str(r.entry_id),
+                "line": r.line,
+                "document": r.document,
+                "type": r.source_kind,
+                "source_id": str(r.source_id) if r.source_id else None,
+                "description": r.description,
+                "memo": r.memo,
+                "party_id": str(r.party_id) if r.party_id else None,
+                "debit": str(r.debit),
+                "credit": str(r.credit),
+                "balance": fmt(balance),
+            }
         )
-    ).one()
-    debit, credit = from_cents(debit), from_cents(credit)
     answer = {
         **describe(chart, account),
         **period(date_from, date_to),
@@ -590,3 +591,54 @@ def general_ledger(
         explain.add("/closing_balance", [*brought, *signed(period_lines)])
         explain.count("/total_lines", signed(period_lines))
     return attach(answer, explain)
+
+
+def _period_totals(
+    conn: Connection, lines: Table, account: str, date_from: date | None, date_to: date | None
+) -> tuple[Decimal, Decimal, int]:
+    """An account's debits, credits and number of lines dated in [date_from, date_to], from
+    the daily and monthly totals."""
+    found = period_shape(date_from, date_to)
+    if found is None:
+        return ZERO, ZERO, 0
+    shape, params = found
+    query = made_once(lines, "period_totals", shape, lambda: _period_statement(lines, shape))
+    debit, credit, count = conn.execute(query, {**params, "account": account}).one()
+    return from_cents(debit), from_cents(credit), int(count or 0)
+
+
+def _period_statement(lines: Table, shape: PeriodShape) -> Select[Any]:
+    """Debit and credit in cents and the number of lines of the `account` (a parameter) over
+    a period of `shape`."""
+    days, months = totals_tables(lines)
+    in_days, in_months = period_conditions(days.c.day, months.c.month, shape)
+    parts = []
+    if in_days is not None:
+        parts.append(_lines_totals(days, in_days))
+    if in_months is not None:
+        parts.append(_lines_totals(months, *in_months))
+    moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    return select(
+        func.sum(cents(moved.c.debit)), func.sum(cents(moved.c.credit)), func.sum(moved.c.lines)
+    )
+
+
+def _lines_totals(table: Table, *where: Any) -> Select[Any]:
+    account = table.c.account == bindparam("account")
+    return select(table.c.debit, table.c.credit, table.c.lines).where(account, *where)
+
+
+def _balance_before(
+    conn: Connection, lines: Table, account: str, day: date, position: int, line: int
+) -> Decimal:
+    """An account's balance before its line (`day`, `position`, `line`) in ledger order: the
+    totals of the days before, and that day's lines before it."""
+    before = account_totals(conn, lines, before=day, accounts=[account])
+    same_day = conn.execute(
+        select(func.sum(cents(lines.c.debit) - cents(lines.c.credit))).where(
+            lines.c.account == account,
+            lines.c.entry_date == day,
+            tuple_(lines.c.position, lines.c.line) < tuple_(position, line),
+        )
+    ).scalar()
+    return before.get(account, Totals()).balance + from_cents(same_day)

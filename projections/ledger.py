@@ -35,7 +35,7 @@ from projections.types import Amount
 
 class Ledger(Projection):
     name = "ledger"
-    version = 3
+    version = 4  # v4: lines counted in the totals; the account index ends with the line
     handles = (JournalEntry.Posted, Invoice.Issued)
 
     def define_tables(self) -> None:
@@ -67,7 +67,14 @@ class Ledger(Projection):
             Column("description", Text, nullable=False),
             Column("memo", Text),
         )
-        Index(f"{lines.name}_account", lines.c.account, lines.c.entry_date, lines.c.position)
+        # In ledger order (date, position, line): a general ledger's page found by the index.
+        Index(
+            f"{lines.name}_account",
+            lines.c.account,
+            lines.c.entry_date,
+            lines.c.position,
+            lines.c.line,
+        )
         Index(f"{lines.name}_party", lines.c.party_id, lines.c.entry_date, lines.c.position)
         # Totals of the lines: per day for the edges of a period, per month for the rest, so
         # that a report over a year reads about twelve rows per account and kind of source.
@@ -138,16 +145,16 @@ class Ledger(Projection):
     def _add_up(
         self, day: date, source_kind: str, lines: list[dict[str, Any]], batch: Batch
     ) -> None:
-        """Add an entry's debits and credits to its day's and its month's totals."""
-        moved: dict[str, tuple[Decimal, Decimal]] = {}
+        """Add an entry's debits, credits and lines to its day's and its month's totals."""
+        moved: dict[str, tuple[Decimal, Decimal, int]] = {}
         for line in lines:
-            debit, credit = moved.get(line["account"], (ZERO, ZERO))
-            moved[line["account"]] = (debit + line["debit"], credit + line["credit"])
+            debit, credit, count = moved.get(line["account"], (ZERO, ZERO, 0))
+            moved[line["account"]] = (debit + line["debit"], credit + line["credit"], count + 1)
         month = day.replace(day=1)
         for table, period, when in ((self["days"], "day", day), (self["months"], "month", month)):
-            for account, (debit, credit) in moved.items():
+            for account, (debit, credit, count) in moved.items():
                 key = {period: when, "account": account, "source_kind": source_kind}
-                batch.add_up(table, key, debit=debit, credit=credit)
+                batch.add_up(table, key, debit=debit, credit=credit, lines=count)
 
     def _add_up_parties(self, day: date, lines: list[dict[str, Any]], batch: Batch) -> None:
         """Add an entry's debits and credits on a party to the party's month totals."""
@@ -170,6 +177,7 @@ def _totals_columns(period: str) -> list[Column[Any]]:
         Column("source_kind", String(30), primary_key=True),
         Column("debit", Amount(), nullable=False),
         Column("credit", Amount(), nullable=False),
+        Column("lines", Integer, nullable=False),
     ]
 
 

@@ -1054,7 +1054,7 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
 
     def the_report_totals_add_up_the_lines(self) -> None:
         """The day, month and party-month totals the reports read are the sums of the journal
-        lines."""
+        lines (and the days' and months' counts, their number)."""
         days: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
         months: dict[tuple[Any, ...], Decimal] = defaultdict(lambda: ZERO)
         for line in self.rows("ledger", "lines"):
@@ -1062,11 +1062,13 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
             for side in ("debit", "credit"):
                 days[(line["entry_date"], *key, side)] += line[side]
                 months[(line["entry_date"].replace(day=1), *key, side)] += line[side]
+            days[(line["entry_date"], *key, "lines")] += 1
+            months[(line["entry_date"].replace(day=1), *key, "lines")] += 1
         for table, period, expected in (("days", "day", days), ("months", "month", months)):
             found = {
-                (r[period], r["account"], r["source_kind"], side): r[side]
+                (r[period], r["account"], r["source_kind"], column): r[column]
                 for r in self.rows("ledger", table)
-                for side in ("debit", "credit")
+                for column in ("debit", "credit", "lines")
             }
             assert found == dict(expected), table
         # Per party and account, per month: the statement's opening balances.

@@ -204,6 +204,41 @@ def test_the_general_ledger_runs_its_balance_across_pages_from_the_opening(api: 
     assert both.status_code == 422
 
 
+def test_a_general_ledger_page_may_begin_within_a_day_and_within_an_entry(api: Api) -> None:
+    finance = api.as_role("finance")
+    for day, lines in (
+        ("2026-03-01", [("102", "100.00", None), ("500", None, "100.00")]),
+        ("2026-03-02", [("102", "10.00", None), ("102", "20.00", None), ("500", None, "30.00")]),
+        ("2026-03-02", [("770", "5.00", None), ("102", None, "5.00")]),
+        ("2026-03-05", [("102", "1.00", None), ("500", None, "1.00")]),
+    ):
+        finance.ok(
+            "post",
+            "/api/journal-entries",
+            {
+                "date": day,
+                "description": "entry",
+                "lines": [
+                    {"account": a, **({"debit": d} if d else {"credit": c})} for a, d, c in lines
+                ],
+            },
+        )
+    path = "/api/reports/general-ledger"
+    whole = finance.ok("get", path, params={"account": "102"})
+    balances = ["100.00", "110.00", "130.00", "125.00", "126.00"]
+    assert [x["balance"] for x in whole["lines"]] == balances
+    for offset in range(6):
+        page = finance.ok("get", path, params={"account": "102", "offset": offset, "limit": 2})
+        assert [x["balance"] for x in page["lines"]] == balances[offset : offset + 2], offset
+        assert (page["total_lines"], page["closing_balance"]) == (5, "126.00")
+    later = finance.ok(
+        "get", path, params={"account": "102", "from": "2026-03-02", "offset": 2, "limit": 9}
+    )
+    assert later["opening_balance"] == "100.00"
+    assert [x["balance"] for x in later["lines"]] == ["125.00", "126.00"]
+    assert (later["total_lines"], later["debit"], later["credit"]) == (4, "31.00", "5.00")
+
+
 def test_cash_flow_shows_cash_in_and_out_per_period_and_what_open_invoices_should_bring(
     api: Api,
 ) -> None:

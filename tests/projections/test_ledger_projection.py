@@ -15,7 +15,8 @@ from api.services import Services
 from domain import context
 from domain.core import Result
 from domain.ledger.entries import JournalEntry
-from projections.financial import Totals, account_totals
+from domain.values import ZERO
+from projections.financial import Totals, _period_totals, account_totals
 from projections.runner import Runner
 
 FINANCE = ("ledger", "invoices", "payments", "profitability")
@@ -168,6 +169,19 @@ def test_report_totals_equal_the_sums_of_the_lines_over_any_period(services: Ser
                         (a is None or r.entry_date >= a) and (b is None or r.entry_date <= b)
                     )
                 ), (first, last)
+                for account in ("102", "120", "600"):
+                    counted = [
+                        r
+                        for r in all_lines
+                        if r.account == account
+                        and (first is None or r.entry_date >= first)
+                        and (last is None or r.entry_date <= last)
+                    ]
+                    assert _period_totals(conn, lines, account, first, last) == (
+                        sum((r.debit for r in counted), ZERO),
+                        sum((r.credit for r in counted), ZERO),
+                        len(counted),
+                    ), (account, first, last)
             if first is not None:
                 got = account_totals(conn, lines, before=first, accounts=["102", "120"])
                 assert got == by_lines(
