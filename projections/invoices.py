@@ -62,7 +62,7 @@ CHUNK = 500
 
 class Invoices(Projection):
     name = "invoices"
-    version = 4  # v4: open_total
+    version = 5  # v4: open_total; v5: settlements indexed by date and by kind
     handles = (
         Invoice.Issued,
         Invoice.MarkedOverdue,
@@ -126,6 +126,10 @@ class Invoices(Projection):
             Column("amount", Amount(), nullable=False),
         )
         Index(f"{settlements.name}_customer", settlements.c.customer_id, settlements.c.settled_on)
+        # What was settled after a day (the aging as of that day adds it back), and the credit
+        # used by a day: each read through its own index, not over every settlement.
+        Index(f"{settlements.name}_settled_on", settlements.c.settled_on)
+        Index(f"{settlements.name}_kind", settlements.c.kind, settlements.c.settled_on)
         # What the open invoices still owe, per due date: the cash flow's expected inflows,
         # one row a day however many invoices fall due on it (docs/decisions/0008).
         self.table(
@@ -296,7 +300,11 @@ class Invoices(Projection):
         self, conn: Connection, as_of: date | None = None, customer_id: UUID | None = None
     ) -> list[dict[str, Any]]:
         """Invoices open at the end of `as_of` (by business dates: issued by then, less what
-        was settled by then), or open now when `as_of` is None."""
+        was settled by then), or open now when `as_of` is None; by due date and number.
+
+        As of a day, that is the invoices issued by then that are open now or were settled
+        after it, with what was settled after it added back: what it reads is what is open
+        and what happened since, not every invoice and settlement of the years."""
         inv = self["invoices"]
         query = select(
             inv.c.id,
@@ -306,25 +314,31 @@ class Invoices(Projection):
             inv.c.due_date,
             inv.c.total,
             inv.c.open_amount,
-        ).order_by(inv.c.due_date, inv.c.number)
+        )
         if customer_id is not None:
             query = query.where(inv.c.customer_id == customer_id)
         if as_of is None:
-            query = query.where(inv.c.status == OPEN)
+            query = query.where(inv.c.status == OPEN).order_by(inv.c.due_date, inv.c.number)
             return [dict(r) for r in conn.execute(query).mappings()]
         query = query.where(inv.c.invoice_date <= as_of)
         st = self["settlements"]
-        settled: dict[UUID, Decimal] = defaultdict(lambda: ZERO)
-        settlements = select(st.c.invoice_id, st.c.amount).where(st.c.settled_on <= as_of)
+        since = select(st.c.invoice_id, st.c.amount).where(st.c.settled_on > as_of)
         if customer_id is not None:
-            settlements = settlements.where(st.c.customer_id == customer_id)
-        for invoice_id, amount in conn.execute(settlements).all():
-            settled[invoice_id] += amount
+            since = since.where(st.c.customer_id == customer_id)
+        settled_since: dict[UUID, Decimal] = defaultdict(lambda: ZERO)
+        for invoice_id, amount in conn.execute(since).all():
+            settled_since[invoice_id] += amount
+        rows = {r["id"]: r for r in conn.execute(query.where(inv.c.status == OPEN)).mappings()}
+        others = [i for i in settled_since if i not in rows]
+        for i in range(0, len(others), CHUNK):
+            chunk = query.where(inv.c.id.in_(others[i : i + CHUNK]))
+            rows.update((r["id"], r) for r in conn.execute(chunk).mappings())
         out = []
-        for row in conn.execute(query).mappings():
-            left = row["total"] - settled[row["id"]]
+        for invoice_id, row in rows.items():
+            left = row["open_amount"] + settled_since.get(invoice_id, ZERO)
             if left > 0:
                 out.append({**row, "open_amount": left})
+        out.sort(key=lambda r: (r["due_date"], r["number"]))
         return out
 
     def credit_used(self, conn: Connection, as_of: date) -> dict[UUID, Decimal]:

@@ -45,6 +45,12 @@ def test_aging_puts_what_was_open_on_the_day_into_buckets_of_days_past_due(api: 
         date="2026-07-01",
         allocations=[{"invoice_id": invoices["over_90"]["id"], "amount": "120.00"}],
     )
+    books.pay(  # in part, after the day: on the day still owed in full
+        customer,
+        "50.00",
+        date="2026-07-02",
+        allocations=[{"invoice_id": invoices["days_1_30"]["id"], "amount": "50.00"}],
+    )
     other = books.customer("Deniz Ltd")
     books.pay(other, "50.00", date="2026-06-01")  # nothing to pay yet: credit
 
@@ -60,12 +66,13 @@ def test_aging_puts_what_was_open_on_the_day_into_buckets_of_days_past_due(api: 
     assert aging["totals"]["total"] == "600.00"
     assert aging["totals"]["unallocated_credit"] == "50.00"
 
-    # Paid on 07-01: on 07-10 the oldest is gone, and every other one has aged ten days.
+    # Paid on 07-01 and 07-02: on 07-10 the oldest is gone, the next owes 50 less, and
+    # every one has aged ten days.
     later = api.ok("get", "/api/reports/receivables-aging", params={"as_of": "2026-07-10"})
     kaya = next(r for r in later["customers"] if r["name"] == "Kaya Gıda")
     assert [kaya[b] for b in later["buckets"]] == [
         "240.00",  # issued 06-15 and 07-05: not due yet
-        "120.00",  # due 06-19: 21 days
+        "70.00",  # due 06-19: 21 days
         "0.00",
         "120.00",  # due 05-10: 61 days
         "120.00",  # due 04-09: 92 days
