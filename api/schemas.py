@@ -101,8 +101,12 @@ def paginate(
     limit: int,
     offset: int,
     shape: Callable[[Any], dict[str, Any]] = dict,
+    counted: Select[Any] | None = None,
 ) -> dict[str, Any]:
-    total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar()
+    """A page of `query`'s rows as `model`s, with how many there are in all: the rows of
+    `counted` if given (the same rows without what is joined only to be shown)."""
+    counted = (query if counted is None else counted).order_by(None)
+    total = conn.execute(select(func.count()).select_from(counted.subquery())).scalar()
     rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
     return {
         "items": [model.model_validate(shape(r)) for r in rows],

@@ -13,7 +13,7 @@ from projections.types import UtcDateTime
 
 class Activities(Projection):
     name = "activities"
-    version = 1
+    version = 2  # v2: logged_at indexed (the list, newest first)
     handles = (Activity.Logged, Activity.Completed)
 
     def define_tables(self) -> None:
@@ -28,7 +28,7 @@ class Activities(Projection):
             Column("due", Date, index=True),
             Column("owner", String(100), nullable=False, index=True),
             Column("done", Boolean, nullable=False),
-            Column("logged_at", UtcDateTime, nullable=False),
+            Column("logged_at", UtcDateTime, nullable=False, index=True),
             Column("completed_at", UtcDateTime),
             Column("version", Integer, nullable=False),
             Column("position", Integer, nullable=False),

@@ -62,7 +62,8 @@ CHUNK = 500
 
 class Invoices(Projection):
     name = "invoices"
-    version = 5  # v4: open_total; v5: settlements indexed by date and by kind
+    # v4: open_total; v5: settlements indexed by date and by kind; v6: the list by status
+    version = 6
     handles = (
         Invoice.Issued,
         Invoice.MarkedOverdue,
@@ -75,7 +76,7 @@ class Invoices(Projection):
     }
 
     def define_tables(self) -> None:
-        self.table(
+        invoices = self.table(
             "invoices",
             Column("id", Uuid, primary_key=True),
             Column("number", String(20), nullable=False, unique=True),
@@ -90,13 +91,20 @@ class Invoices(Projection):
             Column("total", Amount(), nullable=False),
             Column("settled", Amount(), nullable=False),
             Column("open_amount", Amount(), nullable=False),
-            Column("status", String(10), nullable=False, index=True),
+            Column("status", String(10), nullable=False),
             Column("overdue", Boolean, nullable=False),
             Column("overdue_since", Date),
             Column("version", Integer, nullable=False),
             Column("position", Integer, nullable=False),
             # The event that set `total` (`position` moves on with later events).
             Column("issued_position", Integer, nullable=False),
+        )
+        # Those of a status in the list's order (what is open, newest first, a page at a time).
+        Index(
+            f"{invoices.name}_status",
+            invoices.c.status,
+            invoices.c.invoice_date,
+            invoices.c.number,
         )
         self.table(
             "invoice_lines",

@@ -33,7 +33,7 @@ from projections.types import Amount, Percent, UtcDateTime
 
 class Opportunities(Projection):
     name = "opportunities"
-    version = 6
+    version = 7  # v7: opened_at indexed (the list, newest first)
     handles = (
         Opportunity.Opened,
         Opportunity.StageChanged,
@@ -56,7 +56,7 @@ class Opportunities(Projection):
             Column("probability", Percent(), nullable=False),
             Column("weighted_amount", Amount(), nullable=False),
             Column("lead_id", Uuid),
-            Column("opened_at", UtcDateTime, nullable=False),
+            Column("opened_at", UtcDateTime, nullable=False, index=True),
             Column("closed_at", UtcDateTime),
             Column("lost_reason", Text),
             Column("version", Integer, nullable=False),

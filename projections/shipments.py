@@ -15,7 +15,7 @@ from projections.types import Amount, Quantity, UtcDateTime
 
 class Shipments(Projection):
     name = "shipments"
-    version = 1
+    version = 2  # v2: position indexed (the list, newest first)
     handles = (Shipment.Dispatched,)
 
     def define_tables(self) -> None:
@@ -31,7 +31,7 @@ class Shipments(Projection):
             Column("cost", Amount(), nullable=False),
             Column("dispatched_at", UtcDateTime, nullable=False, index=True),
             Column("version", Integer, nullable=False),
-            Column("position", Integer, nullable=False),
+            Column("position", Integer, nullable=False, index=True),
         )
         self.table(
             "shipment_lines",

@@ -89,7 +89,8 @@ def list_entries(
         query = query.where(entries.c.entry_date >= date_from)
     if date_to is not None:
         query = query.where(entries.c.entry_date <= date_to)
-    total = r.conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
+    counted = query.order_by(None).subquery()
+    total = r.conn.execute(select(func.count()).select_from(counted)).scalar() or 0
     found = [
         dict(e) for e in r.conn.execute(query.limit(page.limit).offset(page.offset)).mappings()
     ]

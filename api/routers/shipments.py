@@ -94,15 +94,19 @@ def list_shipments(
     warehouse: str | None = None,
 ) -> Any:
     shipments = r["shipments"]["shipments"]
-    query = _query(r).order_by(shipments.c.position.desc())
-    for column, value in (
-        (shipments.c.order_id, order_id),
-        (shipments.c.customer_id, customer_id),
-        (shipments.c.warehouse, warehouse and warehouse.upper()),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    return paginate(r.conn, query, ShipmentPublic, page.limit, page.offset)
+    asked = [
+        column == value
+        for column, value in (
+            (shipments.c.order_id, order_id),
+            (shipments.c.customer_id, customer_id),
+            (shipments.c.warehouse, warehouse and warehouse.upper()),
+        )
+        if value is not None
+    ]
+    query = _query(r).where(*asked).order_by(shipments.c.position.desc())
+    # Counted without the orders, joined only for their numbers (at most one each).
+    counted = select(shipments.c.id).where(*asked)
+    return paginate(r.conn, query, ShipmentPublic, page.limit, page.offset, counted=counted)
 
 
 @router.get("/{shipment_id}", response_model=ShipmentDetail, dependencies=[require(*READERS)])

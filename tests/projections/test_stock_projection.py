@@ -213,7 +213,7 @@ def test_orders_and_quotes_end_in_the_states_their_events_left_them(
         (D(333), D(333)),
         (D(2), D(2)),
     ]
-    assert len(followed["rm_shipments_v1_shipments"]) == 7
+    assert len(followed[services.reads["shipments"]["shipments"].name]) == 7
 
 
 def test_an_order_with_two_lines_of_one_product_lists_what_the_stock_holds_for_it(
