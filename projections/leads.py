@@ -15,7 +15,6 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
-    case,
     func,
     select,
 )
@@ -28,11 +27,13 @@ from projections.types import UtcDateTime
 CAPTURED = event_name(Lead.Captured)
 CONVERTED = event_name(Lead.Converted)
 DISQUALIFIED = event_name(Lead.Disqualified)
+# What the funnel counts of each lead, in this order.
+FUNNEL = ("captured", "qualified", "converted", "disqualified")
 
 
 class Leads(Projection):
     name = "leads"
-    version = 2
+    version = 3  # v3: the funnel's counts per source and campaign
     handles = (Lead.Captured, Lead.Qualified, Lead.Disqualified, Lead.Converted)
 
     def define_tables(self) -> None:
@@ -66,11 +67,24 @@ class Leads(Projection):
             Column("converted_position", Integer),
             Column("disqualified_position", Integer),
         )
+        # The funnel's counts per source and campaign, moved as leads are captured and change
+        # status (docs/decisions/0008): the report reads a row per source and campaign, not
+        # every lead. `no_campaign` tells a lead without a campaign (campaign '') from one
+        # whose campaign is ''.
+        self.table(
+            "funnel",
+            Column("source", String(50), primary_key=True),
+            Column("no_campaign", Boolean, primary_key=True),
+            Column("campaign", String(50), primary_key=True),
+            *(Column(name, Integer, nullable=False) for name in FUNNEL),
+        )
 
     def handle(self, event: Any, position: int, batch: Batch) -> None:
         leads = self["leads"]
         key = event.originator_id
         stamp = {"version": event.originator_version, "position": position}
+        before = None if isinstance(event, Lead.Captured) else batch.get(leads, key)
+        counted = None if before is None else _in_funnel(before)
         match event:
             case Lead.Captured():
                 batch.insert(
@@ -132,6 +146,24 @@ class Leads(Projection):
                     **qualified,
                     **stamp,
                 )
+        after = batch.get(leads, key)
+        if after is not None:
+            self._move_funnel(batch, after, counted)
+
+    def _move_funnel(
+        self, batch: Batch, lead: dict[str, Any], before: tuple[int, ...] | None
+    ) -> None:
+        """Move the funnel's counts of the lead's source and campaign from what the lead
+        counted in `before` (None: nothing, it is new) to what it counts in now."""
+        now = _in_funnel(lead)
+        moved = now if before is None else tuple(a - b for a, b in zip(now, before, strict=True))
+        if any(moved):
+            key = {
+                "source": lead["source"],
+                "no_campaign": lead["campaign"] is None,
+                "campaign": lead["campaign"] or "",
+            }
+            batch.add_up(self["funnel"], key, **dict(zip(FUNNEL, moved, strict=True)))
 
     def report(self, conn: Connection, *, explain: Explanation | None = None) -> dict[str, Any]:
         """The funnel by source, by campaign and in all; explained, each count by its leads
@@ -188,26 +220,26 @@ class Leads(Projection):
             x.count(pointer("total", name), found)
 
     def funnel(self, conn: Connection, by: str | None) -> list[dict[str, Any]]:
-        """Captured, qualified, converted and disqualified leads per source or campaign (or in
-        all, when `by` is None), with conversion rates. A converted lead counts as qualified:
-        it got past that stage."""
-        leads = self["leads"]
-        group = {"source": leads.c.source, "campaign": leads.c.campaign}.get(by or "")
-
-        def count_where(condition: Any) -> Any:
-            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-        query = select(
-            func.count().label("captured"),
-            count_where(leads.c.reached_qualified.is_(True)).label("qualified"),
-            count_where(leads.c.status == LeadStatus.CONVERTED.value).label("converted"),
-            count_where(leads.c.status == LeadStatus.DISQUALIFIED.value).label("disqualified"),
-        )
-        if group is not None:
-            query = query.add_columns(group.label("key")).group_by(group).order_by(group)
+        """Captured, qualified, converted and disqualified leads per source or campaign (leads
+        without a campaign last), or in all when `by` is None, with conversion rates; added
+        up from the counts per source and campaign. A converted lead counts as qualified: it
+        got past that stage."""
+        f = self["funnel"]
+        sums = [func.coalesce(func.sum(f.c[name]), 0).label(name) for name in FUNNEL]
+        if by is None:
+            query = select(*sums)
+        elif by == "source":
+            query = select(f.c.source.label("key"), *sums).group_by(f.c.source)
+            query = query.order_by(f.c.source)
+        else:
+            group = (f.c.no_campaign, f.c.campaign)
+            query = select(*group, f.c.campaign.label("key"), *sums).group_by(*group)
+            query = query.order_by(*group)
         out = []
         for row in conn.execute(query).all():
-            item: dict[str, Any] = {by: row.key} if group is not None else {}
+            item: dict[str, Any] = {}
+            if by is not None:
+                item[by] = None if by == "campaign" and row.no_campaign else row.key
             item.update(
                 captured=row.captured,
                 qualified=row.qualified,
@@ -219,6 +251,18 @@ class Leads(Projection):
             )
             out.append(item)
         return out
+
+
+def _in_funnel(lead: dict[str, Any]) -> tuple[int, ...]:
+    """What a lead counts for in the funnel (FUNNEL's order): captured; qualified once it got
+    that far (converted included); converted or disqualified by its status."""
+    status = lead["status"]
+    return (
+        1,
+        int(bool(lead["reached_qualified"])),
+        int(status == LeadStatus.CONVERTED.value),
+        int(status == LeadStatus.DISQUALIFIED.value),
+    )
 
 
 def rate(part: int, whole: int) -> str | None:

@@ -1023,6 +1023,7 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         self.the_ledger_balances()
         self.the_report_totals_add_up_the_lines()
         self.the_pipeline_totals_add_up_the_opportunities()
+        self.the_funnel_counts_the_leads()
         self.stock_is_never_negative_and_agrees()
         self.invoices_are_open_by_their_total_less_settlements()
         self.reconciliation_agrees()
@@ -1051,6 +1052,32 @@ class BusinessUnderRandomUse(RuleBasedStateMachine):
         owed = sum((i.open for i in self.invoices.values()), ZERO)
         credit = sum((c.credit for c in self.customers.values()), ZERO)
         assert balance[chart.role("receivables")] == owed - credit
+
+    def the_funnel_counts_the_leads(self) -> None:
+        """The lead funnel's counts per source and campaign are those of the leads as they
+        stand."""
+        expected: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for lead in self.rows("leads", "leads"):
+            counts = expected[(lead["source"], lead["campaign"] is None, lead["campaign"] or "")]
+            for i, counted in enumerate(
+                (
+                    True,
+                    lead["reached_qualified"],
+                    lead["status"] == "converted",
+                    lead["status"] == "disqualified",
+                )
+            ):
+                counts[i] += int(bool(counted))
+        found = {
+            (r["source"], bool(r["no_campaign"]), r["campaign"]): [
+                r["captured"],
+                r["qualified"],
+                r["converted"],
+                r["disqualified"],
+            ]
+            for r in self.rows("leads", "funnel")
+        }
+        assert found == dict(expected)
 
     def the_report_totals_add_up_the_lines(self) -> None:
         """The day, month and party-month totals the reports read are the sums of the journal
