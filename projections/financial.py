@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Select,
+    Subquery,
     Table,
     bindparam,
     func,
@@ -165,6 +166,20 @@ def period_conditions(
     return days, months
 
 
+def period_rows(
+    days: Table, months: Table, shape: PeriodShape, part: Callable[..., Select[Any]]
+) -> Subquery:
+    """The rows of the daily and of the monthly totals that a period of `shape` reads, as
+    one subquery: each table's selected by `part(table, *conditions)`."""
+    in_days, in_months = period_conditions(days.c.day, months.c.month, shape)
+    parts = []
+    if in_days is not None:
+        parts.append(part(days, in_days))
+    if in_months is not None:
+        parts.append(part(months, *in_months))
+    return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+
+
 def _totals_statement(
     lines: Table, period: PeriodShape, by_accounts: bool, by_source: bool
 ) -> Select[Any]:
@@ -172,17 +187,13 @@ def _totals_statement(
     `accounts` and of the `source_kind` if asked (parameters)."""
     days, months = totals_tables(lines)
 
-    def only(table: Table) -> list[Any]:
-        found = [table.c.account.in_(bindparam("accounts", expanding=True))] if by_accounts else []
-        return [*found, table.c.source_kind == bindparam("source_kind")] if by_source else found
+    def part(table: Table, *in_period: Any) -> Select[Any]:
+        only = [table.c.account.in_(bindparam("accounts", expanding=True))] if by_accounts else []
+        if by_source:
+            only.append(table.c.source_kind == bindparam("source_kind"))
+        return _totals_query(table, *in_period, *only)
 
-    in_days, in_months = period_conditions(days.c.day, months.c.month, period)
-    parts = []
-    if in_days is not None:
-        parts.append(_totals_query(days, in_days, *only(days)))
-    if in_months is not None:
-        parts.append(_totals_query(months, *in_months, *only(months)))
-    moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    moved = period_rows(days, months, period, part)
     return select(
         moved.c.account, func.sum(cents(moved.c.debit)), func.sum(cents(moved.c.credit))
     ).group_by(moved.c.account)
@@ -610,14 +621,7 @@ def _period_totals(
 def _period_statement(lines: Table, shape: PeriodShape) -> Select[Any]:
     """Debit and credit in cents and the number of lines of the `account` (a parameter) over
     a period of `shape`."""
-    days, months = totals_tables(lines)
-    in_days, in_months = period_conditions(days.c.day, months.c.month, shape)
-    parts = []
-    if in_days is not None:
-        parts.append(_lines_totals(days, in_days))
-    if in_months is not None:
-        parts.append(_lines_totals(months, *in_months))
-    moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    moved = period_rows(*totals_tables(lines), shape, _lines_totals)
     return select(
         func.sum(cents(moved.c.debit)), func.sum(cents(moved.c.credit)), func.sum(moved.c.lines)
     )

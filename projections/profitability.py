@@ -28,7 +28,6 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    union_all,
 )
 
 from domain.billing.invoices import Invoice
@@ -37,7 +36,7 @@ from domain.sales.shipments import Shipment
 from domain.values import ZERO, round_money
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, Explanation, attach, event_name, negated, pointer
-from projections.financial import PeriodShape, fmt, period_conditions, period_shape
+from projections.financial import PeriodShape, fmt, period_rows, period_shape
 from projections.types import Amount, Quantity, made_once
 
 GROUPS = ("order", "customer", "product")
@@ -328,16 +327,9 @@ class Profitability(Projection):
         """`_totals`' sums per group of a `kind` (parameter), over a period of shape
         `period`, or since the beginning."""
         if period is None:
-            parts = [_totals_query(self["ever"])]
+            moved = _totals_query(self["ever"]).subquery()
         else:
-            days, months = self["days"], self["months"]
-            in_days, in_months = period_conditions(days.c.day, months.c.month, period)
-            parts = []
-            if in_days is not None:
-                parts.append(_totals_query(days, in_days))
-            if in_months is not None:
-                parts.append(_totals_query(months, *in_months))
-        moved = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+            moved = period_rows(self["days"], self["months"], period, _totals_query)
         return select(
             moved.c.group_id,
             *(func.sum(moved.c[n]) for n in ("revenue", "invoiced", "cost", "shipped")),
