@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Engine, delete, insert, inspect, select, text
+from sqlalchemy import Engine, delete, insert, inspect, or_, select, text
 from sqlalchemy.schema import CreateTable
 
 from domain.settings import backend_of
@@ -113,6 +113,41 @@ class ReadStore:
             generation = conn.execute(select(tracking_table.c.generation).where(*row)).scalar()
             conn.execute(delete(tracking_table).where(*row))
             self._ensure_tracking(conn, projection, (generation or 0) + 1)
+
+    def older_versions(self) -> dict[str, list[str]]:
+        """The tables of read-model versions other than this code's, by read model: what an
+        upgrade leaves (a new version is built into tables of its own, and the old ones keep
+        serving the servers still on the older code). A version's own build beside the live
+        one (side by side) is not among them."""
+        with self.writer.connect() as conn:
+            names = sorted(inspect(conn).get_table_names())
+        found: dict[str, list[str]] = {}
+        for projection in self.projections.values():
+            prefix, own = f"rm_{projection.name}_v", f"rm_{projection.name}_v{projection.version}_"
+            for name in names:
+                version = name[len(prefix) :].split("_", 1)[0]
+                if name.startswith(prefix) and version.isdigit() and not name.startswith(own):
+                    found.setdefault(projection.name, []).append(name)
+        return found
+
+    def drop_older_versions(self) -> dict[str, list[str]]:
+        """Drop the tables `older_versions` finds, and the tracking rows of versions other
+        than this code's; the tables dropped, by read model."""
+        found = self.older_versions()
+        with self.writer.begin() as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            for tables in found.values():
+                for table in tables:
+                    conn.execute(text(f"DROP TABLE {quote(table)}"))
+            for name, projection in self.projections.items():
+                row = tracking_table.c.name
+                conn.execute(
+                    delete(tracking_table).where(
+                        or_(row == name, row.startswith(f"{name}:")),
+                        tracking_table.c.version != projection.version,
+                    )
+                )
+        return found
 
     def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
         wanted = {self.projections[n].key: n for n in (names or self.projections)}

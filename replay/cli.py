@@ -276,7 +276,7 @@ def keys_list(database_url: str) -> None:
 
 @main.group()
 def projections() -> None:
-    """Read models: status, rebuild, and the runner process."""
+    """Read models: status, rebuild, the runner process, and pruning older versions."""
 
 
 @projections.command("status")
@@ -381,6 +381,30 @@ def projections_rebuild(
         )
         click.echo("", err=True)
         click.echo(f"rebuilt {', '.join(p.name for p in chosen)} from {events} events")
+    finally:
+        services.close()
+
+
+@projections.command("prune")
+@click.option("--yes", is_flag=True, help="drop them; without it, only list them")
+@db_option
+def projections_prune(yes: bool, database_url: str) -> None:
+    """Drop the tables of read-model versions this code no longer defines, which an upgrade
+    leaves behind (each version is built into tables of its own). Run it once no server of
+    the older code reads them; without --yes, only list them."""
+    services = open_services(database_url)
+    try:
+        reads = services.reads
+        found = reads.drop_older_versions() if yes else reads.older_versions()
+        for name, tables in found.items():
+            click.echo(f"{name} (now version {reads[name].version}): {', '.join(tables)}")
+        count = sum(len(tables) for tables in found.values())
+        if not count:
+            click.echo("no tables of other versions")
+        elif yes:
+            click.echo(f"dropped {count} tables of other versions")
+        else:
+            click.echo(f"{count} tables of other versions; pass --yes to drop them")
     finally:
         services.close()
 
