@@ -183,11 +183,14 @@ AS_OF = (
 )
 
 
-def read_model(*names: str, dated: bool = False) -> Any:
+def read_model(*names: str, dated: bool = False, positioned: bool = False) -> Any:
     """A dependency giving a read connection once the named read models have processed the
     caller's `min_position` (read-your-writes); 503 with Retry-After if they don't in time.
     With `as_of`, the read models are replayed up to that moment instead, in memory; for a
-    `dated` report, a plain day is a business date read from the live models."""
+    `dated` report, a plain day is a business date read from the live models. A
+    `positioned` report reads the live models up to the moment's position itself (its
+    Reader's `up_to`) once they have passed it: they only ever add rows, each with its
+    position (the ledger's lines)."""
 
     def wait(
         services: ServicesDep,
@@ -200,6 +203,10 @@ def read_model(*names: str, dated: bool = False) -> Any:
         business_day = asof.business_day(as_of) if as_of and dated and asof.is_day(as_of) else None
         if as_of and business_day is None:
             moment = asof.resolve(services.business, as_of)
+            if positioned and services.reads.wait_for(moment.position, names, timeout=0):
+                with services.reads.reader.connect() as conn:
+                    yield Reader(conn, services.reads, moment, up_to=moment.position)
+                return
             past = asof.replay(services.business, names, moment.position)
             try:
                 with past.reader.connect() as conn:
@@ -242,6 +249,8 @@ class Reader:
     reads: ReadStore
     # With as_of: the moment replayed to, or (position None) the business day asked for.
     moment: asof.Moment | None = None
+    # With as_of, for a `positioned` report: the live read models, up to this position.
+    up_to: int | None = None
 
     def __getitem__(self, projection: str) -> Projection:
         return self.reads[projection]

@@ -90,13 +90,17 @@ def account_totals(
     before: date | None = None,
     accounts: Iterable[str] | None = None,
     source_kind: str | None = None,
+    up_to: int | None = None,
 ) -> dict[str, Totals]:
     """Debits and credits per account over the lines dated in [date_from, date_to], or
-    before `before`; only of `accounts`, or of entries for one kind of source, if given.
+    before `before`; only of `accounts`, or of entries for one kind of source, if given;
+    only of the lines posted up to position `up_to`, if given (the books as they stood then).
 
     Read from the ledger's running totals, not the lines: the whole months of the period
     from the monthly totals, the days of its edge months from the daily ones. A year costs
-    some twelve rows per account and kind of source, however many lines it holds."""
+    some twelve rows per account and kind of source, however many lines it holds. Up to a
+    position, the totals do not tell: the lines are added up (the ledger only ever adds
+    lines, each with its position, so those up to it are the books as they stood)."""
     last = date_to
     if before is not None:
         if before == date.min:
@@ -106,12 +110,20 @@ def account_totals(
     if found is None:
         return {}
     period, params = found
+    only = (accounts is not None, source_kind is not None)
+    if up_to is None:
+        shape = (period, *only)
+        query = made_once(lines, "account_totals", shape, lambda: _totals_statement(lines, *shape))
+    else:
+        params = {"first": date_from, "last": last, "up_to": up_to}
+        bounds = (date_from is not None, last is not None)
+        query = made_once(
+            lines, "lines_totals", (bounds, *only), lambda: _lines_statement(lines, bounds, *only)
+        )
     if accounts is not None:
         params["accounts"] = list(accounts)
     if source_kind is not None:
         params["source_kind"] = source_kind
-    shape = (period, accounts is not None, source_kind is not None)
-    query = made_once(lines, "account_totals", shape, lambda: _totals_statement(lines, *shape))
     return {
         account: Totals(from_cents(debit), from_cents(credit))
         for account, debit, credit in conn.execute(query, params).all()
@@ -199,6 +211,33 @@ def _totals_statement(
     ).group_by(moved.c.account)
 
 
+def posted_by(lines: Table, up_to: int | None) -> list[Any]:
+    """The condition that a line was posted up to position `up_to` (none if None)."""
+    return [] if up_to is None else [lines.c.position <= up_to]
+
+
+def _lines_statement(
+    lines: Table, bounds: tuple[bool, bool], by_accounts: bool, by_source: bool
+) -> Select[Any]:
+    """`_totals_statement` from the lines themselves, those posted up to the position
+    `up_to` (a parameter), dated from `first` and to `last` where `bounds` says."""
+    has_first, has_last = bounds
+    where = [lines.c.position <= bindparam("up_to")]
+    if has_first:
+        where.append(lines.c.entry_date >= bindparam("first"))
+    if has_last:
+        where.append(lines.c.entry_date <= bindparam("last"))
+    if by_accounts:
+        where.append(lines.c.account.in_(bindparam("accounts", expanding=True)))
+    if by_source:
+        where.append(lines.c.source_kind == bindparam("source_kind"))
+    return (
+        select(lines.c.account, func.sum(cents(lines.c.debit)), func.sum(cents(lines.c.credit)))
+        .where(*where)
+        .group_by(lines.c.account)
+    )
+
+
 def _totals_query(table: Table, *where: Any) -> Select[Any]:
     return select(table.c.account, table.c.source_kind, table.c.debit, table.c.credit).where(*where)
 
@@ -263,11 +302,13 @@ def trial_balance(
     date_to: date | None,
     *,
     explain: Explanation | None = None,
+    up_to: int | None = None,
 ) -> dict[str, Any]:
     """Per account: the balance before the period, its debits and credits in the period and
-    the balance at its end, as debit or credit balance (borç / alacak bakiye)."""
-    opening = account_totals(conn, lines, before=date_from) if date_from else {}
-    moved = account_totals(conn, lines, date_from=date_from, date_to=date_to)
+    the balance at its end, as debit or credit balance (borç / alacak bakiye); of the lines
+    posted up to position `up_to`, if given."""
+    opening = account_totals(conn, lines, before=date_from, up_to=up_to) if date_from else {}
+    moved = account_totals(conn, lines, date_from=date_from, date_to=date_to, up_to=up_to)
     rows = []
     total = Totals()
     total_opening = ZERO
@@ -306,7 +347,7 @@ def trial_balance(
         and total_opening == 0,
     }
     if explain is not None:
-        _explain_trial_balance(explain, conn, lines, answer, date_from, date_to)
+        _explain_trial_balance(explain, conn, lines, answer, date_from, date_to, up_to)
     return attach(answer, explain)
 
 
@@ -317,10 +358,11 @@ def _explain_trial_balance(
     answer: dict[str, Any],
     date_from: date | None,
     date_to: date | None,
+    up_to: int | None,
 ) -> None:
     """Opening: the lines before the period; debit and credit: the period's lines; balances:
     every line up to the end, on the side the balance falls."""
-    rows = journal(conn, lines, *dated(lines, None, date_to))
+    rows = journal(conn, lines, *dated(lines, None, date_to), *posted_by(lines, up_to))
     before = [r for r in rows if date_from is not None and r.entry_date < date_from]
     moved = rows[len(before) :] if date_from is not None else rows
     opening, movement = by_account(before), by_account(moved)
@@ -378,10 +420,12 @@ def income_statement(
     date_to: date | None,
     *,
     explain: Explanation | None = None,
+    up_to: int | None = None,
 ) -> dict[str, Any]:
     """Income and expense accounts over the period, and the net profit (negative: a loss).
-    Contra accounts (returns, discounts) reduce their section."""
-    moved = account_totals(conn, lines, date_from=date_from, date_to=date_to)
+    Contra accounts (returns, discounts) reduce their section. Of the lines posted up to
+    position `up_to`, if given."""
+    moved = account_totals(conn, lines, date_from=date_from, date_to=date_to, up_to=up_to)
     income, total_income = _section(chart, moved, AccountKind.INCOME, -1)
     expenses, total_expenses = _section(chart, moved, AccountKind.EXPENSE, 1)
     answer = {
@@ -393,7 +437,8 @@ def income_statement(
         "net_profit": fmt(total_income - total_expenses),
     }
     if explain is not None:
-        accounts = by_account(journal(conn, lines, *dated(lines, date_from, date_to)))
+        posted = posted_by(lines, up_to)
+        accounts = by_account(journal(conn, lines, *dated(lines, date_from, date_to), *posted))
         income_lines = _section_lines(explain, accounts, answer, "income", -1)
         expense_lines = _section_lines(explain, accounts, answer, "expenses", 1)
         explain.add("/total_income", income_lines)
@@ -425,18 +470,23 @@ def balance_sheet(
     date_to: date | None,
     *,
     explain: Explanation | None = None,
+    up_to: int | None = None,
 ) -> dict[str, Any]:
     """Assets, liabilities and equity at the end of `date_to`. Income and expenses are not
     closed into equity by entries, so the result of the period (from `date_from`, or from
     the beginning) is shown in equity, and the result before it as prior periods' result:
-    assets = liabilities + equity, always."""
-    closing = account_totals(conn, lines, date_to=date_to)
+    assets = liabilities + equity, always. Of the lines posted up to position `up_to`, if
+    given."""
+    closing = account_totals(conn, lines, date_to=date_to, up_to=up_to)
     assets, total_assets = _section(chart, closing, AccountKind.ASSET, 1)
     liabilities, total_liabilities = _section(chart, closing, AccountKind.LIABILITY, -1)
     equity, total_equity = _section(chart, closing, AccountKind.EQUITY, -1)
     if date_from is not None:
-        prior = _result(chart, account_totals(conn, lines, before=date_from))
-        current = _result(chart, account_totals(conn, lines, date_from=date_from, date_to=date_to))
+        prior = _result(chart, account_totals(conn, lines, before=date_from, up_to=up_to))
+        current = _result(
+            chart,
+            account_totals(conn, lines, date_from=date_from, date_to=date_to, up_to=up_to),
+        )
         equity.append({"account": None, "name": PRIOR_RESULT, "amount": fmt(prior)})
     else:
         prior = ZERO
@@ -459,7 +509,7 @@ def balance_sheet(
         "unclassified_accounts": unclassified,
     }
     if explain is not None:
-        _explain_balance_sheet(explain, conn, lines, chart, answer, date_from, date_to)
+        _explain_balance_sheet(explain, conn, lines, chart, answer, date_from, date_to, up_to)
     return attach(answer, explain)
 
 
@@ -471,10 +521,11 @@ def _explain_balance_sheet(
     answer: dict[str, Any],
     date_from: date | None,
     date_to: date | None,
+    up_to: int | None,
 ) -> None:
     """Every line up to the end, per account; the results are the income and expense lines
     (credit minus debit) before `from` and from it."""
-    rows = journal(conn, lines, *dated(lines, None, date_to))
+    rows = journal(conn, lines, *dated(lines, None, date_to), *posted_by(lines, up_to))
     accounts = by_account(rows)
     assets = _section_lines(x, accounts, answer, "assets", 1)
     liabilities = _section_lines(x, accounts, answer, "liabilities", -1)

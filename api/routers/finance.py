@@ -65,7 +65,7 @@ def customer_name(r: Reader, customer_id: UUID) -> str:
 @router.get("/api/reports/trial-balance", dependencies=[require(*READERS)])
 def trial_balance(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger", dated=True)],
+    r: Annotated[Reader, read_model("ledger", dated=True, positioned=True)],
     explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
@@ -74,14 +74,20 @@ def trial_balance(
     credits, and the closing debit or credit balance; `balanced` when the totals agree."""
     start, end = resolve_period(r, date_from, date_to)
     return financial.trial_balance(
-        r.conn, r["ledger"]["lines"], services.business.chart, start, end, explain=explain
+        r.conn,
+        r["ledger"]["lines"],
+        services.business.chart,
+        start,
+        end,
+        explain=explain,
+        up_to=r.up_to,
     )
 
 
 @router.get("/api/reports/income-statement", dependencies=[require(*READERS)])
 def income_statement(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger", dated=True)],
+    r: Annotated[Reader, read_model("ledger", dated=True, positioned=True)],
     explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
@@ -90,14 +96,20 @@ def income_statement(
     profit."""
     start, end = resolve_period(r, date_from, date_to)
     return financial.income_statement(
-        r.conn, r["ledger"]["lines"], services.business.chart, start, end, explain=explain
+        r.conn,
+        r["ledger"]["lines"],
+        services.business.chart,
+        start,
+        end,
+        explain=explain,
+        up_to=r.up_to,
     )
 
 
 @router.get("/api/reports/balance-sheet", dependencies=[require(*READERS)])
 def balance_sheet(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger", dated=True)],
+    r: Annotated[Reader, read_model("ledger", dated=True, positioned=True)],
     explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
@@ -106,7 +118,13 @@ def balance_sheet(
     (from `from`, else from the beginning) in equity, so that it balances."""
     start, end = resolve_period(r, date_from, date_to)
     return financial.balance_sheet(
-        r.conn, r["ledger"]["lines"], services.business.chart, start, end, explain=explain
+        r.conn,
+        r["ledger"]["lines"],
+        services.business.chart,
+        start,
+        end,
+        explain=explain,
+        up_to=r.up_to,
     )
 
 

@@ -5,10 +5,14 @@ said then — over HTTP and on the command line."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from click.testing import CliRunner
 
+from projections.explain import Explanation
+from projections.financial import balance_sheet, income_statement, trial_balance
+from replay import asof
 from replay.cli import main
 from tests.api.test_order_to_cash import Books
 from tests.conftest import Api
@@ -99,3 +103,49 @@ def test_a_moment_beyond_the_head_or_unreadable_is_refused(api: Api) -> None:
         response = api.get("/api/reports/pipeline", params={"as_of": moment})
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "as_of"
+
+
+def test_the_books_up_to_a_position_are_what_a_replay_to_it_gives(api: Api) -> None:
+    """The trial balance, income statement and balance sheet as of a position read the live
+    ledger's lines up to it (the ledger only adds lines): at every position of a history,
+    over periods and explained, they give what a replay of the ledger to it gives."""
+    books = Books(api)
+    customer = books.customer()
+    books.product(price=100)
+    books.receive((10, 60), (10, 70))
+    order = books.order(customer, 15, ship=12)
+    books.invoice(order, on=date(2026, 3, 2))
+    books.pay(customer, "500.00", date="2026-04-01")
+    books.ship(order, 3)
+    books.invoice(order, on=date(2026, 5, 20))
+    services, chart = api.services, api.services.business.chart
+    lines = services.reads["ledger"]["lines"]
+    periods = [(None, None), (date(2026, 3, 1), date(2026, 4, 30)), (date(2026, 5, 1), None)]
+    for position in range(api.last_position + 1):
+        past = asof.replay(services.business, ["ledger"], position)
+        try:
+            for first, last in periods:
+                for report in (trial_balance, income_statement, balance_sheet):
+                    for explained in (False, True):
+                        with past.reader.connect() as conn:
+                            replayed = report(
+                                conn,
+                                past["ledger"]["lines"],
+                                chart,
+                                first,
+                                last,
+                                explain=Explanation() if explained else None,
+                            )
+                        with services.reads.reader.connect() as conn:
+                            read = report(
+                                conn,
+                                lines,
+                                chart,
+                                first,
+                                last,
+                                explain=Explanation() if explained else None,
+                                up_to=position,
+                            )
+                        assert read == replayed, (position, first, last, report.__name__)
+        finally:
+            past.dispose()
