@@ -557,19 +557,31 @@ def general_ledger(
     limit: int,
     offset: int,
     explain: Explanation | None = None,
+    up_to: int | None = None,
 ) -> dict[str, Any]:
     """One account's lines in date order with the running balance (debit minus credit),
-    starting from its balance before `date_from`.
+    starting from its balance before `date_from`; of the lines posted up to position
+    `up_to`, if given (then its totals are added up from those lines).
 
     What a page costs does not grow with the history or the period: the period's debits,
     credits and number of lines, and the balance a page starts from, are read from the daily
     and monthly totals (for a page further on: the totals before its first day and that
     day's earlier lines); the page itself from the account's index in ledger order, a page
     further on found by stepping over the index alone."""
-    opening = account_totals(conn, lines, before=date_from, accounts=[account]) if date_from else {}
+    opening = (
+        account_totals(conn, lines, before=date_from, accounts=[account], up_to=up_to)
+        if date_from
+        else {}
+    )
     start = opening.get(account, Totals()).balance
-    debit, credit, count = _period_totals(conn, lines, account, date_from, date_to)
-    in_period = [lines.c.account == account, *dated(lines, date_from, date_to)]
+    posted = posted_by(lines, up_to)
+    in_period = [lines.c.account == account, *dated(lines, date_from, date_to), *posted]
+    if up_to is None:
+        debit, credit, count = _period_totals(conn, lines, account, date_from, date_to)
+    else:
+        sums = (func.sum(cents(lines.c.debit)), func.sum(cents(lines.c.credit)), func.count())
+        debits_, credits_, count = conn.execute(select(*sums).where(*in_period)).one()
+        debit, credit = from_cents(debits_), from_cents(credits_)
     order = (lines.c.entry_date, lines.c.position, lines.c.line)
     page = (
         select(
@@ -596,7 +608,7 @@ def general_ledger(
         found = first is not None
         if first is not None:
             page = page.where(tuple_(*order) >= tuple_(*first))
-            balance = _balance_before(conn, lines, account, *first)
+            balance = _balance_before(conn, lines, account, *first, up_to=up_to)
     rows = []
     for r in conn.execute(page).all() if found else ():
         balance += r.debit - r.credit
@@ -631,7 +643,9 @@ def general_ledger(
     }
     if explain is not None:
         earlier = (
-            journal(conn, lines, lines.c.account == account, lines.c.entry_date < date_from)
+            journal(
+                conn, lines, lines.c.account == account, lines.c.entry_date < date_from, *posted
+            )
             if date_from is not None
             else []
         )
@@ -684,11 +698,19 @@ def _lines_totals(table: Table, *where: Any) -> Select[Any]:
 
 
 def _balance_before(
-    conn: Connection, lines: Table, account: str, day: date, position: int, line: int
+    conn: Connection,
+    lines: Table,
+    account: str,
+    day: date,
+    position: int,
+    line: int,
+    *,
+    up_to: int | None = None,
 ) -> Decimal:
     """An account's balance before its line (`day`, `position`, `line`) in ledger order: the
-    totals of the days before, and that day's lines before it."""
-    before = account_totals(conn, lines, before=day, accounts=[account])
+    totals of the days before (of the lines posted up to `up_to`, if given), and that day's
+    lines before it (posted before it, so up to `up_to` too)."""
+    before = account_totals(conn, lines, before=day, accounts=[account], up_to=up_to)
     same_day = conn.execute(
         select(func.sum(cents(lines.c.debit) - cents(lines.c.credit))).where(
             lines.c.account == account,

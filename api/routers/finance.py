@@ -131,7 +131,7 @@ def balance_sheet(
 @router.get("/api/reports/general-ledger", dependencies=[require(*READERS)])
 def general_ledger(
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger")],
+    r: Annotated[Reader, read_model("ledger", positioned=True)],
     explain: ExplainDep,
     account: Annotated[str, Query(description="account code, e.g. 120")],
     date_from: From = None,
@@ -156,6 +156,7 @@ def general_ledger(
         limit=limit,
         offset=offset,
         explain=explain,
+        up_to=r.up_to,
     )
 
 

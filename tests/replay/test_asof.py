@@ -4,6 +4,7 @@ said then — over HTTP and on the command line."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date
 from typing import Any
@@ -11,7 +12,12 @@ from typing import Any
 from click.testing import CliRunner
 
 from projections.explain import Explanation
-from projections.financial import balance_sheet, income_statement, trial_balance
+from projections.financial import (
+    balance_sheet,
+    general_ledger,
+    income_statement,
+    trial_balance,
+)
 from replay import asof
 from replay.cli import main
 from tests.api.test_order_to_cash import Books
@@ -106,9 +112,10 @@ def test_a_moment_beyond_the_head_or_unreadable_is_refused(api: Api) -> None:
 
 
 def test_the_books_up_to_a_position_are_what_a_replay_to_it_gives(api: Api) -> None:
-    """The trial balance, income statement and balance sheet as of a position read the live
-    ledger's lines up to it (the ledger only adds lines): at every position of a history,
-    over periods and explained, they give what a replay of the ledger to it gives."""
+    """The trial balance, income statement, balance sheet and general ledger as of a position
+    read the live ledger's lines up to it (the ledger only adds lines): at every position of
+    a history, over periods, pages and explained, they give what a replay of the ledger to
+    it gives."""
     books = Books(api)
     customer = books.customer()
     books.product(price=100)
@@ -119,33 +126,47 @@ def test_the_books_up_to_a_position_are_what_a_replay_to_it_gives(api: Api) -> N
     books.ship(order, 3)
     books.invoice(order, on=date(2026, 5, 20))
     services, chart = api.services, api.services.business.chart
-    lines = services.reads["ledger"]["lines"]
     periods = [(None, None), (date(2026, 3, 1), date(2026, 4, 30)), (date(2026, 5, 1), None)]
+    statements = (trial_balance, income_statement, balance_sheet)
     for position in range(api.last_position + 1):
         past = asof.replay(services.business, ["ledger"], position)
         try:
-            for first, last in periods:
-                for report in (trial_balance, income_statement, balance_sheet):
-                    for explained in (False, True):
-                        with past.reader.connect() as conn:
-                            replayed = report(
-                                conn,
-                                past["ledger"]["lines"],
-                                chart,
-                                first,
-                                last,
-                                explain=Explanation() if explained else None,
-                            )
-                        with services.reads.reader.connect() as conn:
-                            read = report(
+            with past.reader.connect() as then, services.reads.reader.connect() as now:
+                replayed = (then, past["ledger"]["lines"], {})
+                read = (now, services.reads["ledger"]["lines"], {"up_to": position})
+                for (first, last), explained in itertools.product(periods, (False, True)):
+                    for report in statements:
+                        answers = [
+                            report(
                                 conn,
                                 lines,
                                 chart,
                                 first,
                                 last,
                                 explain=Explanation() if explained else None,
-                                up_to=position,
+                                **up_to,
                             )
-                        assert read == replayed, (position, first, last, report.__name__)
+                            for conn, lines, up_to in (replayed, read)
+                        ]
+                        assert answers[0] == answers[1], (position, first, last, report.__name__)
+                    for account, (limit, offset) in itertools.product(
+                        ("120", "153", "600"), ((50, 0), (1, 1), (2, 3))
+                    ):
+                        pages = [
+                            general_ledger(
+                                conn,
+                                lines,
+                                chart,
+                                account,
+                                first,
+                                last,
+                                limit=limit,
+                                offset=offset,
+                                explain=Explanation() if explained else None,
+                                **up_to,
+                            )
+                            for conn, lines, up_to in (replayed, read)
+                        ]
+                        assert pages[0] == pages[1], (position, first, last, account, offset)
         finally:
             past.dispose()
