@@ -4,6 +4,7 @@ customer statement, and the reconciliation that proves they agree with the ledge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -14,8 +15,10 @@ from sqlalchemy import select
 
 from api.deps import ExplainDep, Reader, ServicesDep, read_model, require
 from api.schemas import MAX_OFFSET
+from api.services import Services
 from domain.errors import NotFound
 from projections import financial, receivables
+from projections.explain import Explanation
 from projections.reconciliation import READ_MODELS, positions, reconcile
 from projections.registry import all_projections
 
@@ -62,6 +65,21 @@ def customer_name(r: Reader, customer_id: UUID) -> str:
     return str(name)
 
 
+def _statement(
+    report: Callable[..., dict[str, Any]],
+    services: Services,
+    r: Reader,
+    explain: Explanation | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> dict[str, Any]:
+    """One of the financial statements over the period asked (`resolve_period`), of the
+    ledger's lines posted up to the `as_of` position where the live ledger is read."""
+    start, end = resolve_period(r, date_from, date_to)
+    lines, chart = r["ledger"]["lines"], services.business.chart
+    return report(r.conn, lines, chart, start, end, explain=explain, up_to=r.up_to)
+
+
 @router.get("/api/reports/trial-balance", dependencies=[require(*READERS)])
 def trial_balance(
     services: ServicesDep,
@@ -72,16 +90,7 @@ def trial_balance(
 ) -> dict[str, Any]:
     """The trial balance (mizan): per account the balance before the period, its debits and
     credits, and the closing debit or credit balance; `balanced` when the totals agree."""
-    start, end = resolve_period(r, date_from, date_to)
-    return financial.trial_balance(
-        r.conn,
-        r["ledger"]["lines"],
-        services.business.chart,
-        start,
-        end,
-        explain=explain,
-        up_to=r.up_to,
-    )
+    return _statement(financial.trial_balance, services, r, explain, date_from, date_to)
 
 
 @router.get("/api/reports/income-statement", dependencies=[require(*READERS)])
@@ -94,16 +103,7 @@ def income_statement(
 ) -> dict[str, Any]:
     """Income and expenses of the period (from the beginning with `as_of`), and the net
     profit."""
-    start, end = resolve_period(r, date_from, date_to)
-    return financial.income_statement(
-        r.conn,
-        r["ledger"]["lines"],
-        services.business.chart,
-        start,
-        end,
-        explain=explain,
-        up_to=r.up_to,
-    )
+    return _statement(financial.income_statement, services, r, explain, date_from, date_to)
 
 
 @router.get("/api/reports/balance-sheet", dependencies=[require(*READERS)])
@@ -116,16 +116,7 @@ def balance_sheet(
 ) -> dict[str, Any]:
     """Assets, liabilities and equity at `as_of` (or `to`), with the result of the period
     (from `from`, else from the beginning) in equity, so that it balances."""
-    start, end = resolve_period(r, date_from, date_to)
-    return financial.balance_sheet(
-        r.conn,
-        r["ledger"]["lines"],
-        services.business.chart,
-        start,
-        end,
-        explain=explain,
-        up_to=r.up_to,
-    )
+    return _statement(financial.balance_sheet, services, r, explain, date_from, date_to)
 
 
 @router.get("/api/reports/general-ledger", dependencies=[require(*READERS)])
