@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -231,6 +232,81 @@ print(json.dumps({"seconds": seconds, "events": events, "cpu_seconds": cpu,
                   "rss_before_mb": before, "max_rss_mb": peak(),
                   "second_process_max_rss_mb": second}))
 """
+
+
+def bounds(url: str, batch_size: int = REBUILD_BATCH) -> dict[str, Any]:
+    """SQLite: two rates no rebuild of the store at `url` can pass on this machine, whatever
+    it does with an event — the raw read of the events table (all of it, in log order, rows
+    as the driver gives them), and the rows the rebuild left in the read models' tables
+    written alone: into empty tables of the same shape (keys, no secondary indexes — a
+    rebuild makes those after) in a new file beside, from Python by `executemany`, as many
+    transactions as the rebuild's batches, the read-model writer's settings; no event read,
+    decoded or handled. As events/s of the log, with the rows an event. Both favour the
+    bound (a new file, one writer): a rebuild can only be slower."""
+    path = Path(url.split(":///", 1)[1])
+    names = [t.name for p in all_projections() for t in p.metadata.sorted_tables]
+    beside = path.with_name("bounds.db")
+    source = sqlite3.connect(path)
+    try:
+        began = time.perf_counter()
+        events = sum(1 for _ in source.execute("SELECT rowid, * FROM stored_events ORDER BY rowid"))
+        read = time.perf_counter() - began
+        shapes = dict(
+            source.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+        )
+        target = sqlite3.connect(beside, isolation_level=None)
+        try:
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "cache_size=-16384",
+                "wal_autocheckpoint=10000",
+            ):
+                target.execute(f"PRAGMA {pragma}")
+            counts = {}
+            for name in names:
+                target.execute(shapes[name])
+                counts[name] = source.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            # Each batch: its share of every table's rows, in the order they were inserted,
+            # in one transaction, as a rebuild's batch writes them (the rows read untimed, a
+            # batch at a time, so that the history is never all in memory).
+            batches = max(1, -(-events // batch_size))
+            after = dict.fromkeys(names, 0)
+            wrote = 0.0
+            for i in range(batches):
+                pieces = []
+                for name, n in counts.items():
+                    got = source.execute(
+                        f'SELECT rowid, * FROM "{name}" WHERE rowid > ? ORDER BY rowid LIMIT ?',
+                        (after[name], n * (i + 1) // batches - n * i // batches),
+                    ).fetchall()
+                    if got:
+                        after[name] = got[-1][0]
+                        marks = ", ".join("?" * (len(got[0]) - 1))
+                        insert = f'INSERT INTO "{name}" VALUES ({marks})'
+                        pieces.append((insert, [row[1:] for row in got]))
+                began = time.perf_counter()
+                target.execute("BEGIN")
+                for insert, got in pieces:
+                    target.executemany(insert, got)
+                target.execute("COMMIT")
+                wrote += time.perf_counter() - began
+            rows = sum(counts.values())
+        finally:
+            target.close()
+            for suffix in ("", "-wal", "-shm"):
+                beside.with_name(beside.name + suffix).unlink(missing_ok=True)
+    finally:
+        source.close()
+    return {
+        "events": events,
+        "read_seconds": read,
+        "read_rows_per_s": events / read,
+        "rows": rows,
+        "rows_per_event": rows / events,
+        "write_seconds": wrote,
+        "write_events_per_s": events / wrote,
+    }
 
 
 def _digest(url: str) -> dict[str, str]:

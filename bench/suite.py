@@ -211,6 +211,11 @@ class Suite:
                 )
                 if out["rebuild"] is not None:
                     urls[label(size)] = url
+                if backend == "sqlite" and out["rebuild"] is not None:
+                    out["bounds"] = self.attempt(
+                        f"5. what bounds a rebuild {key}",
+                        lambda url=url: rebuild_rate.bounds(url, p.batch_size),
+                    )
             if not urls:
                 return outs
             largest = list(urls)[-1]

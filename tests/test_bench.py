@@ -5,6 +5,7 @@ every part. No figure is judged here: timings belong to BENCHMARKS.md, not to te
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -60,6 +61,7 @@ def test_every_section_is_written_with_its_figures(ran: tuple[str, dict, str]) -
     for reference in ("raw INSERT, one row per transaction", "CRUD", "Tryton"):
         assert reference in markdown
     assert "n/a" in markdown  # no 1M-event rebuild in a test: said so, not guessed
+    assert re.search(r"What bounds it: at [\d,]+ events the rows the rebuild leaves", markdown)
 
 
 def test_the_json_holds_each_part_at_each_history_size(ran: tuple[str, dict, str]) -> None:
@@ -71,6 +73,11 @@ def test_the_json_holds_each_part_at_each_history_size(ran: tuple[str, dict, str
     assert len(per_size) == 2
     for got in per_size.values():
         assert got["rebuild"]["identical_to_live"]
+        # The rows the rebuild left, written again alone: an audit row for every event, more.
+        assert got["bounds"]["events"] == got["events"]
+        assert got["bounds"]["rows"] > got["events"]
+        assert got["bounds"]["write_events_per_s"] > 0
+        assert got["bounds"]["read_rows_per_s"] > 0
         assert got["invoice"]["invoices"] > 0
         assert len(got["reports"]["reports"]) == 7
         assert all(r["agree"] for r in got["reports"]["reports"].values())
