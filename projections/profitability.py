@@ -5,15 +5,16 @@ Revenue is counted when invoiced and cost when shipped, exactly as the ledger po
 the totals equal the sales and cost-of-goods-sold accounts (reconciliation checks it). An
 order shipped but not yet invoiced therefore shows its cost before its revenue.
 
-By customer and by product the report reads running totals per day and per month (as the
-ledger's, see docs/decisions/0008), so that it costs the same however dense the history; by
-order, and drill-down, read the lines."""
+The report reads running totals per order, customer and product, per day and per month (as
+the ledger's, see docs/decisions/0008), so that it costs the same however dense the history,
+and builds only the page of groups asked for, in the order asked for (docs/decisions/0020);
+drill-down reads the lines."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     func,
+    null,
     select,
 )
 
@@ -40,13 +42,23 @@ from projections.financial import PeriodShape, fmt, period_rows, period_shape
 from projections.types import Amount, Quantity, made_once
 
 GROUPS = ("order", "customer", "product")
+# The orders of the rows, as `sort` names them: by label (order number, customer name, SKU),
+# or by a figure, ascending or, with a leading "-", descending; ties by the group's id.
+Sort = Literal[
+    "name", "revenue", "-revenue", "margin", "-margin", "margin_percent", "-margin_percent"
+]
+SORTS: tuple[str, ...] = get_args(Sort)
+# The group of revenue or cost with no order (an invoice's `order_id` may be None).
+NO_ORDER = UUID(int=0)
+# LIMIT for "all the rows" (both databases take a bound, not NULL).
+ALL_ROWS = 2**63 - 1
 INVOICED = event_name(Invoice.Issued)
 SHIPPED = event_name(Shipment.Dispatched)
 
 
 class Profitability(Projection):
     name = "profitability"
-    version = 4
+    version = 5
     handles = (SalesOrder.Placed, Invoice.Issued, Shipment.Dispatched)
 
     def define_tables(self) -> None:
@@ -120,9 +132,7 @@ class Profitability(Projection):
                         amount=line["net"],
                         position=position,
                     )
-                self._add_up(
-                    batch, event.invoice_date, event.customer_id, event.lines, "net", "revenue"
-                )
+                self._add_up(batch, event, event.invoice_date, "net", "revenue")
             case Shipment.Dispatched():
                 for line in event.lines:
                     batch.insert(
@@ -139,24 +149,19 @@ class Profitability(Projection):
                         amount=line["cost"],
                         position=position,
                     )
-                self._add_up(
-                    batch, event.shipment_date, event.customer_id, event.lines, "cost", "cost"
-                )
+                self._add_up(batch, event, event.shipment_date, "cost", "cost")
 
-    def _add_up(
-        self,
-        batch: Batch,
-        day: date,
-        customer_id: UUID,
-        lines: list[dict[str, Any]],
-        amount: str,
-        side: str,
-    ) -> None:
-        """Add a document's lines to its day's and month's totals per customer and product,
-        as revenue or as cost (`side`)."""
+    def _add_up(self, batch: Batch, event: Any, day: date, amount: str, side: str) -> None:
+        """Add a document's lines (an invoice's or a shipment's) to its day's and month's
+        totals per order, customer and product, as revenue or as cost (`side`)."""
         moved: dict[tuple[str, UUID], tuple[Decimal, Decimal]] = {}
-        for line in lines:
-            for key in (("customer", customer_id), ("product", line["product_id"])):
+        order_id = event.order_id or NO_ORDER
+        for line in event.lines:
+            for key in (
+                ("order", order_id),
+                ("customer", event.customer_id),
+                ("product", line["product_id"]),
+            ):
                 total, quantity = moved.get(key, (ZERO, ZERO))
                 moved[key] = (total + line[amount], quantity + line["quantity"])
             if batch.get(self["skus"], line["product_id"]) is None:
@@ -197,41 +202,109 @@ class Profitability(Projection):
         *,
         date_from: date | None = None,
         date_to: date | None = None,
-        names: dict[UUID, str] | None = None,
+        customers: Table | None = None,
+        sort: str = "name",
+        limit: int | None = None,
+        offset: int = 0,
         explain: Explanation | None = None,
     ) -> dict[str, Any]:
         """Revenue, cost of goods sold, gross margin and margin % per order, customer or
-        product, with totals; `names` labels customers. Explained: revenue by the invoice
+        product, with totals; customers are named from `customers` (the customers read
+        model's parties: id, name). The rows in `sort`'s order (SORTS), `limit` of them (all
+        with None) from `offset`; the totals and `total_rows` are of them all. The database
+        sorts and pages: only the page's rows are read. Explained: revenue by the invoice
         lines, cost by the shipment lines, the margin by both (margin % is their ratio)."""
         if by not in GROUPS:
             raise ValueError(f"by must be one of {', '.join(GROUPS)}")
-        if by == "order":
-            revenue = self._sums(conn, self["revenue"], by, date_from, date_to)
-            cost = self._sums(conn, self["costs"], by, date_from, date_to)
-        else:
-            revenue, cost = self._totals(conn, by, date_from, date_to)
-        labels = self._labels(conn, by, names or {})
-        rows = []
-        for key in sorted(revenue.keys() | cost.keys(), key=lambda k: labels.get(k) or str(k)):
-            r_amount, r_qty = revenue.get(key, (ZERO, ZERO))
-            c_amount, c_qty = cost.get(key, (ZERO, ZERO))
-            row: dict[str, Any] = {f"{by}_id": str(key), by: labels.get(key)}
-            row.update(figures(r_amount, c_amount))
-            if by == "product":
-                row.update(quantity_invoiced=number(r_qty), quantity_shipped=number(c_qty))
-            rows.append(row)
-        total_revenue = sum((v[0] for v in revenue.values()), ZERO)
-        total_cost = sum((v[0] for v in cost.values()), ZERO)
-        answer = {
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+        answer: dict[str, Any] = {
             "by": by,
             "from": date_from.isoformat() if date_from else None,
             "to": date_to.isoformat() if date_to else None,
-            "rows": rows,
-            "total": figures(total_revenue, total_cost),
+            "sort": sort,
+            "rows": [],
+            "total_rows": 0,
+            "limit": limit,
+            "offset": offset,
+            "total": figures(ZERO, ZERO),
         }
+        shape: PeriodShape | None = None  # (since the beginning: a row per group)
+        params: dict[str, Any] = {"kind": by}
+        if date_from is not None or date_to is not None:
+            found = period_shape(date_from, date_to)
+            if found is None:
+                return attach(answer, explain)
+            shape, period = found
+            params.update(period)
+        count, revenue, cost = conn.execute(
+            made_once(self.metadata, "sizes", shape, lambda: self._sizes_statement(shape)), params
+        ).one()
+        labels = self._label_table(by, customers)
+        page = made_once(
+            self.metadata,
+            "page",
+            (shape, sort, labels.name if labels is not None else None, conn.dialect.name),
+            lambda: self._page_statement(shape, sort, labels, conn.dialect.name),
+        )
+        params.update(limit=ALL_ROWS if limit is None else limit, offset=offset)
+        for key, r_amount, r_qty, c_amount, c_qty, label in conn.execute(page, params):
+            row: dict[str, Any] = {f"{by}_id": None if key == NO_ORDER else str(key), by: label}
+            row.update(figures(r_amount, c_amount))
+            if by == "product":
+                row.update(quantity_invoiced=number(r_qty), quantity_shipped=number(c_qty))
+            answer["rows"].append(row)
+        answer["total_rows"] = count
+        answer["total"] = figures(revenue or ZERO, cost or ZERO)
         if explain is not None:
             self._explain(explain, conn, answer, date_from, date_to)
         return attach(answer, explain)
+
+    def _label_table(self, by: str, customers: Table | None) -> Table | None:
+        """The table that labels the groups of `by`: its first column the group's id, its
+        second the label (an order's number, a customer's name, a product's SKU)."""
+        if by == "customer":
+            return customers
+        return self["orders"] if by == "order" else self["skus"]
+
+    def _sizes_statement(self, period: PeriodShape | None) -> Select[int, Any, Any]:
+        """How many groups of a `kind` (parameter) a period of shape `period` has, and their
+        revenue and cost in all."""
+        groups = self._totals_statement(period).subquery()
+        return select(func.count(), func.sum(groups.c.revenue), func.sum(groups.c.cost))
+
+    def _page_statement(
+        self, period: PeriodShape | None, sort: str, labels: Table | None, dialect: str
+    ) -> Select[Any]:
+        """A page (parameters limit, offset) of the groups of a `kind` over a period of shape
+        `period`, in `sort`'s order (ties, and groups without a label or a margin %, by
+        id), each with its label from `labels`. Labels compare as their characters' code
+        points on both databases (as Python sorts text), not by a locale's collation."""
+        groups = self._totals_statement(period).subquery()
+        revenue, cost, group_id = groups.c.revenue, groups.c.cost, groups.c.group_id
+        if labels is None:
+            label: Any = null()
+            query = select(groups, label)
+        else:
+            key, name = list(labels.c)[:2]
+            label = name.collate("C") if dialect == "postgresql" else name
+            query = select(groups, name).outerjoin(labels, key == group_id)
+        figure = sort.lstrip("-")
+        if figure == "name":
+            order: list[Any] = [label.is_(None), label]
+        elif figure == "revenue":
+            order = [revenue]
+        elif figure == "margin":
+            order = [revenue - cost]
+        else:
+            order = [revenue == 0, (revenue - cost) * 1.0 / func.nullif(revenue, 0)]
+        if sort.startswith("-"):
+            order[-1] = order[-1].desc()
+        return (
+            query.order_by(*order, group_id)
+            .limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer))
+        )
 
     def _explain(
         self,
@@ -267,16 +340,17 @@ class Profitability(Projection):
         event: str,
         date_from: date | None,
         date_to: date | None,
-    ) -> dict[str, tuple[list[Contribution], list[Contribution]]]:
+    ) -> dict[str | None, tuple[list[Contribution], list[Contribution]]]:
         """Per group (by its id as the report shows it): each line's amount and quantity."""
         query = select(table.c[f"{by}_id"], table.c.position, table.c.amount, table.c.quantity)
         if date_from is not None:
             query = query.where(table.c.on_date >= date_from)
         if date_to is not None:
             query = query.where(table.c.on_date <= date_to)
-        out: dict[str, tuple[list[Contribution], list[Contribution]]] = {}
+        out: dict[str | None, tuple[list[Contribution], list[Contribution]]] = {}
         for key, position, amount, quantity in conn.execute(query).all():
-            amounts, quantities = out.setdefault(str(key), ([], []))
+            shown = None if key is None else str(key)
+            amounts, quantities = out.setdefault(shown, ([], []))
             amounts.append(Contribution(position, event, amount))
             quantities.append(Contribution(position, event, quantity))
         return out
@@ -289,21 +363,10 @@ class Profitability(Projection):
             out.append(value if value is not None else ZERO)
         return out[0], out[1]
 
-    def _sums(
-        self, conn: Connection, table: Table, by: str, date_from: date | None, date_to: date | None
-    ) -> dict[Any, tuple[Decimal, Decimal]]:
-        key = table.c[f"{by}_id"]
-        query = select(key, func.sum(table.c.amount), func.sum(table.c.quantity)).group_by(key)
-        if date_from is not None:
-            query = query.where(table.c.on_date >= date_from)
-        if date_to is not None:
-            query = query.where(table.c.on_date <= date_to)
-        return {k: (amount, qty) for k, amount, qty in conn.execute(query).all()}
-
     def _totals(
         self, conn: Connection, by: str, date_from: date | None, date_to: date | None
     ) -> tuple[dict[Any, tuple[Decimal, Decimal]], dict[Any, tuple[Decimal, Decimal]]]:
-        """Revenue and cost, each (amount, quantity), per customer or product: whole months
+        """Revenue and cost, each (amount, quantity), per order, customer or product: whole months
         from the monthly totals, the days of the edge months from the daily ones, or, for no
         period at all, the totals since the beginning. A group
         with cost only shows zero revenue, as it would with no revenue lines."""
@@ -327,30 +390,18 @@ class Profitability(Projection):
         """`_totals`' sums per group of a `kind` (parameter), over a period of shape
         `period`, or since the beginning."""
         if period is None:
-            moved = _totals_query(self["ever"]).subquery()
-        else:
-            moved = period_rows(self["days"], self["months"], period, _totals_query)
+            return _totals_query(self["ever"])  # a row per group already
+        moved = period_rows(self["days"], self["months"], period, _totals_query)
         return select(
             moved.c.group_id,
-            *(func.sum(moved.c[n]) for n in ("revenue", "invoiced", "cost", "shipped")),
+            *(func.sum(moved.c[n]).label(n) for n in ("revenue", "invoiced", "cost", "shipped")),
         ).group_by(moved.c.group_id)
-
-    def _labels(self, conn: Connection, by: str, names: dict[UUID, str]) -> dict[Any, str]:
-        if by == "customer":
-            return dict(names)
-        if by == "order":
-            orders = self["orders"]
-            return {
-                row.id: row.number for row in conn.execute(select(orders.c.id, orders.c.number))
-            }
-        skus = self["skus"]
-        return {row.product_id: row.sku for row in conn.execute(select(skus))}
 
 
 def _totals_columns(period: str | None = None) -> list[Column[Any]]:
     return [
         # Kind first: a report reads one kind's rows, as one range of the key.
-        Column("kind", String(10), primary_key=True),  # customer or product
+        Column("kind", String(10), primary_key=True),  # order, customer or product
         *([Column(period, Date, primary_key=True)] if period else []),
         Column("group_id", Uuid, primary_key=True),
         Column("revenue", Amount(), nullable=False),

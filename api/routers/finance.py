@@ -19,6 +19,7 @@ from api.services import Services
 from domain.errors import NotFound
 from projections import financial, receivables
 from projections.explain import Explanation
+from projections.profitability import Sort
 from projections.reconciliation import READ_MODELS, positions, reconcile
 from projections.registry import all_projections
 
@@ -190,15 +191,28 @@ def profitability(
     by: Literal["order", "customer", "product"] = "order",
     date_from: From = None,
     date_to: To = None,
+    sort: Annotated[
+        Sort,
+        Query(
+            description="the rows' order: by order number, customer name or SKU (name), or by "
+            "a figure, ascending or, with a leading -, descending (margin: the lowest first)"
+        ),
+    ] = "name",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Revenue net of VAT (when invoiced), cost of goods sold (at FIFO cost, when shipped),
-    gross margin and margin % per order, customer or product."""
+    gross margin and margin % per order, customer or product: a page of the rows in the
+    order asked for (`total_rows` in all), the totals of them all."""
     return r["profitability"].report(  # type: ignore[attr-defined,no-any-return]
         r.conn,
         by,
         date_from=date_from,
         date_to=date_to,
-        names=customer_names(r) if by == "customer" else None,
+        customers=r["customers"]["parties"],
+        sort=sort,
+        limit=limit,
+        offset=offset,
         explain=explain,
     )
 

@@ -113,6 +113,7 @@ ECHOES = {
     "line",
     "limit",
     "offset",
+    "total_rows",  # how many groups profitability has: a count of rows, not of events
     "days_past_due",
     "margin_percent",  # ratios of explained figures
     "qualification_rate",

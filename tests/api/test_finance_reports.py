@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from click.testing import CliRunner
 from sqlalchemy import update
@@ -338,6 +339,65 @@ def test_profitability_groups_by_customer_and_product_and_sales_may_read_it(api:
     ] == [("A-1", "2", "3", "10.00"), ("B-1", "4", "4", "60.00")]
     assert sales.get("/api/reports/trial-balance").status_code == 403
     assert sales.get("/api/reports/reconciliation").status_code == 403
+
+
+def test_profitability_pages_its_rows_in_the_order_asked_for(api: Api) -> None:
+    """Sales looks for the orders that earn least: rows sorted by a figure, a page at a time,
+    the totals and the row count always of them all; a sort or page it cannot give is
+    refused, naming the parameter."""
+    books = Books(api)
+    books.product("A-1", price=100)
+    books.receive((30, 60), sku="A-1")
+    buyer = books.customer("Birinci")
+    numbers = []
+    for quantity in (1, 3, 2):  # 40.00 margin a unit
+        order = books.order(buyer, quantity, sku="A-1")
+        books.invoice(order)
+        numbers.append(api.ok("get", f"/api/orders/{order}")["number"])
+    loss = books.order(buyer, 1, sku="A-1")  # shipped, not invoiced: cost only, -60.00
+    numbers.append(api.ok("get", f"/api/orders/{loss}")["number"])
+
+    def page(**params: Any) -> dict[str, Any]:
+        return dict(api.ok("get", "/api/reports/profitability", params={"by": "order", **params}))
+
+    def seen(answer: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(r["order"], r["gross_margin"]) for r in answer["rows"]]
+
+    everything = page()
+    assert (everything["sort"], everything["total_rows"], everything["limit"]) == ("name", 4, 1000)
+    assert seen(everything) == [
+        (numbers[0], "40.00"),
+        (numbers[1], "120.00"),
+        (numbers[2], "80.00"),
+        (numbers[3], "-60.00"),
+    ]
+    worst = page(sort="margin")
+    assert [m for _, m in seen(worst)] == ["-60.00", "40.00", "80.00", "120.00"]
+    assert seen(page(sort="-margin", limit=2, offset=1)) == [
+        (numbers[2], "80.00"),
+        (numbers[0], "40.00"),
+    ]
+    # Without revenue there is no margin %: last, whichever way.
+    assert seen(page(sort="margin_percent"))[-1] == (numbers[3], "-60.00")
+    assert seen(page(sort="-margin_percent"))[-1] == (numbers[3], "-60.00")
+    assert seen(page(sort="-revenue", limit=1)) == [(numbers[1], "120.00")]
+    beyond = page(offset=10)
+    assert (beyond["rows"], beyond["total_rows"]) == ([], 4)
+    assert (
+        beyond["total"]
+        == everything["total"]
+        == {
+            "revenue": "600.00",
+            "cost_of_goods_sold": "420.00",
+            "gross_margin": "180.00",
+            "margin_percent": "30.00",
+        }
+    )
+    for params, field in (({"sort": "profit"}, "sort"), ({"limit": "0"}, "limit")):
+        refused = api.get("/api/reports/profitability", params=params)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert field in refused.text
 
 
 def test_the_statement_covers_this_year_from_the_balance_carried_over(

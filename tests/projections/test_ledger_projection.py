@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Table, func, select
 
 from api.services import Services
 from domain import context
@@ -196,19 +196,31 @@ def test_report_totals_equal_the_sums_of_the_lines_over_any_period(services: Ser
 def test_profitability_totals_equal_the_sums_of_its_lines_over_any_period(
     services: Services,
 ) -> None:
-    """By customer and by product the report reads totals per month and day: they give what
-    the invoice and shipment lines of the period give (zero where a group has none)."""
+    """By order, customer and product the report reads totals per month and day: they give
+    what the invoice and shipment lines of the period give (zero where a group has none)."""
     finance = [services.reads[name] for name in FINANCE]
     order_to_cash(services, Runner(services.business, services.reads, finance, batch_size=3))
     model = services.reads["profitability"]
     with services.reads.reader.connect() as conn:
-        for by in ("customer", "product"):
+        for by in ("order", "customer", "product"):
             for first in EDGES:
                 for last in EDGES:
                     totals = model._totals(conn, by, first, last)  # type: ignore[attr-defined]
                     for side, table in zip(totals, ("revenue", "costs"), strict=True):
-                        lines = model._sums(conn, model[table], by, first, last)  # type: ignore[attr-defined]
+                        lines = _line_sums(conn, model[table], f"{by}_id", first, last)
                         assert set(lines) <= set(side), (by, first, last)
                         assert side or (first, last) != (None, None)
                         for key, got in side.items():
                             assert got == lines.get(key, (0, 0)), (by, first, last, table)
+
+
+def _line_sums(
+    conn: Connection, table: Table, key: str, first: date | None, last: date | None
+) -> dict[Any, tuple[Decimal, Decimal]]:
+    """Amount and quantity per group of profitability's lines dated within first..last."""
+    query = select(table.c[key], func.sum(table.c.amount), func.sum(table.c.quantity))
+    if first is not None:
+        query = query.where(table.c.on_date >= first)
+    if last is not None:
+        query = query.where(table.c.on_date <= last)
+    return {k: (a, q) for k, a, q in conn.execute(query.group_by(table.c[key])).all()}
