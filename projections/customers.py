@@ -13,7 +13,7 @@ from projections.types import Amount, UtcDateTime
 
 class Customers(Projection):
     name = "customers"
-    version = 2  # v2: kind (company or person)
+    version = 3  # v2: kind (company or person); v3: registered (its position)
     handles = (Party.Registered, Party.RoleAdded)
 
     def define_tables(self) -> None:
@@ -35,6 +35,9 @@ class Customers(Projection):
             Column("currency", String(3), nullable=False),
             Column("lead_id", Uuid),
             Column("registered_at", UtcDateTime, nullable=False),
+            # The position of its registration: whether it was a party as of a position,
+            # read from the live table (`position` is its last event's).
+            Column("registered", Integer, nullable=False),
             Column("version", Integer, nullable=False),
             Column("position", Integer, nullable=False),
         )
@@ -62,6 +65,7 @@ class Customers(Projection):
                     currency=event.currency,
                     lead_id=event.lead_id,
                     registered_at=event.timestamp,
+                    registered=position,
                     **stamp,
                 )
             case Party.RoleAdded():

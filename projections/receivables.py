@@ -64,17 +64,27 @@ def customer_statement(
     date_to: date | None,
     *,
     explain: Explanation | None = None,
+    up_to: int | None = None,
 ) -> dict[str, Any]:
     """The party's lines on its current-account accounts in date order, with the running
-    balance from its balance before `date_from`."""
+    balance from its balance before `date_from`; with `up_to`, of the lines posted up to
+    that position only (the statement as of it: decision 0019)."""
     accounts = party_accounts(chart)
     balance = (
-        ZERO if date_from is None else balance_before(conn, lines, accounts, customer_id, date_from)
+        ZERO
+        if date_from is None
+        else balance_before(conn, lines, accounts, customer_id, date_from, up_to=up_to)
     )
     opening, opening_side = marked(balance)
-    shape = (date_from is not None, date_to is not None)
+    shape = (date_from is not None, date_to is not None, up_to is not None)
     query = made_once(lines, "statement", shape, lambda: _statement_query(lines, due_dates, *shape))
-    params = {"party": customer_id, "accounts": accounts, "first": date_from, "last": date_to}
+    params = {
+        "party": customer_id,
+        "accounts": accounts,
+        "first": date_from,
+        "last": date_to,
+        "up_to": up_to,
+    }
     rows = []
     total = Totals()
     for r in conn.execute(query, params).all():
@@ -111,6 +121,8 @@ def customer_statement(
     }
     if explain is not None:
         mine = [lines.c.party_id == customer_id, lines.c.account.in_(accounts)]
+        if up_to is not None:
+            mine.append(lines.c.position <= up_to)
         earlier = journal(conn, lines, *mine, lines.c.entry_date < date_from) if date_from else []
         in_period = [*mine]
         if date_from is not None:
@@ -138,9 +150,13 @@ def _cash_moved_query(lines: Table, interval: str) -> Any:
     )
 
 
-def _statement_query(lines: Table, due_dates: Table, from_first: bool, to_last: bool) -> Any:
+def _statement_query(
+    lines: Table, due_dates: Table, from_first: bool, to_last: bool, posted: bool
+) -> Any:
     """A party's lines on the `accounts` in date order, with their documents' due dates; from
-    `first` and to `last` where asked (parameters)."""
+    `first` and to `last` where asked, `posted` up to the position `up_to` (parameters). (An
+    invoice's due date is recorded before the journal entry its issue posts, in the same
+    transaction, and never changes: a line up to a position has its due date then.)"""
     query = (
         select(
             lines.c.entry_date,
@@ -164,21 +180,47 @@ def _statement_query(lines: Table, due_dates: Table, from_first: bool, to_last: 
         query = query.where(lines.c.entry_date >= bindparam("first"))
     if to_last:
         query = query.where(lines.c.entry_date <= bindparam("last"))
+    if posted:
+        query = query.where(lines.c.position <= bindparam("up_to"))
     return query
 
 
 def balance_before(
-    conn: Connection, lines: Table, accounts: list[str], party_id: UUID, day: date
+    conn: Connection,
+    lines: Table,
+    accounts: list[str],
+    party_id: UUID,
+    day: date,
+    *,
+    up_to: int | None = None,
 ) -> Decimal:
     """The party's balance (debit minus credit) on `accounts` before `day`: the month totals
     of the months before `day`'s, and the lines of its month before it — a statement from
-    any day costs at most a month of the party's lines, however long its history."""
+    any day costs at most a month of the party's lines, however long its history. With
+    `up_to`, of the party's lines posted up to that position (the month totals do not tell
+    positions apart)."""
     month = day.replace(day=1)
+    if up_to is not None:
+        query = made_once(lines, "balance_posted_before", None, lambda: _posted_query(lines))
+        params = {"party": party_id, "accounts": accounts, "day": day, "up_to": up_to}
+        debit, credit = conn.execute(query, params).one()
+        return from_cents(debit) - from_cents(credit)
     within = day > month  # (the days of its month before it, from the lines)
     query = made_once(lines, "balance_before", within, lambda: _balance_query(lines, within))
     params = {"party": party_id, "accounts": accounts, "month": month, "day": day}
     debit, credit = conn.execute(query, params).one()
     return from_cents(debit) - from_cents(credit)
+
+
+def _posted_query(lines: Table) -> Any:
+    """`balance_before`'s sums of the party's lines on its `accounts` dated before `day` and
+    posted up to `up_to` (parameters)."""
+    return select(func.sum(cents(lines.c.debit)), func.sum(cents(lines.c.credit))).where(
+        lines.c.party_id == bindparam("party"),
+        lines.c.account.in_(bindparam("accounts", expanding=True)),
+        lines.c.entry_date < bindparam("day"),
+        lines.c.position <= bindparam("up_to"),
+    )
 
 
 def _balance_query(lines: Table, within: bool) -> Any:

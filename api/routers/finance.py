@@ -59,8 +59,13 @@ def customer_names(r: Reader) -> dict[UUID, str]:
 
 
 def customer_name(r: Reader, customer_id: UUID) -> str:
+    """The customer's name; as of a position read from the live table (`r.up_to`), only if
+    it was registered by then."""
     parties = r["customers"]["parties"]
-    name = r.conn.execute(select(parties.c.name).where(parties.c.id == customer_id)).scalar()
+    query = select(parties.c.name).where(parties.c.id == customer_id)
+    if r.up_to is not None:
+        query = query.where(parties.c.registered <= r.up_to)
+    name = r.conn.execute(query).scalar()
     if name is None:
         raise NotFound("customer", customer_id)
     return str(name)
@@ -240,7 +245,7 @@ def receivables_aging(
 def customer_statement(
     customer_id: UUID,
     services: ServicesDep,
-    r: Annotated[Reader, read_model("ledger", "customers")],
+    r: Annotated[Reader, read_model("ledger", "customers", positioned=True)],
     explain: ExplainDep,
     date_from: From = None,
     date_to: To = None,
@@ -268,6 +273,7 @@ def customer_statement(
         date_from,
         date_to,
         explain=explain,
+        up_to=r.up_to,
     )
     return {"name": name, **statement}
 

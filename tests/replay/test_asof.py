@@ -8,6 +8,7 @@ import itertools
 import json
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from click.testing import CliRunner
 
@@ -18,6 +19,7 @@ from projections.financial import (
     income_statement,
     trial_balance,
 )
+from projections.receivables import customer_statement
 from replay import asof
 from replay.cli import main
 from tests.api.test_order_to_cash import Books
@@ -112,10 +114,10 @@ def test_a_moment_beyond_the_head_or_unreadable_is_refused(api: Api) -> None:
 
 
 def test_the_books_up_to_a_position_are_what_a_replay_to_it_gives(api: Api) -> None:
-    """The trial balance, income statement, balance sheet and general ledger as of a position
-    read the live ledger's lines up to it (the ledger only adds lines): at every position of
-    a history, over periods, pages and explained, they give what a replay of the ledger to
-    it gives."""
+    """The trial balance, income statement, balance sheet, general ledger and a customer's
+    statement as of a position read the live ledger's lines up to it (the ledger only adds
+    lines): at every position of a history, over periods, pages and explained, they give
+    what a replay of the ledger to it gives."""
     books = Books(api)
     customer = books.customer()
     books.product(price=100)
@@ -168,5 +170,38 @@ def test_the_books_up_to_a_position_are_what_a_replay_to_it_gives(api: Api) -> N
                             for conn, lines, up_to in (replayed, read)
                         ]
                         assert pages[0] == pages[1], (position, first, last, account, offset)
+                    ekstres = [
+                        customer_statement(
+                            conn,
+                            lines,
+                            ledger["due_dates"],
+                            chart,
+                            UUID(customer),
+                            first,
+                            last,
+                            explain=Explanation() if explained else None,
+                            **up_to,
+                        )
+                        for conn, lines, up_to, ledger in (
+                            (*replayed, past["ledger"]),
+                            (*read, services.reads["ledger"]),
+                        )
+                    ]
+                    assert ekstres[0] == ekstres[1], (position, first, last)
         finally:
             past.dispose()
+
+
+def test_a_customer_registered_after_a_position_has_no_statement_as_of_it(api: Api) -> None:
+    """As of a position the live ledger has passed, the statement is read from the live
+    tables: a customer registered only later is not found then, as a replay would say."""
+    books = Books(api)
+    books.product(price=100)
+    before = api.last_position
+    customer = books.customer()
+    path = f"/api/customers/{customer}/statement"
+    api.ok("get", path)  # the read models have passed its registration
+    missing = api.get(path, params={"as_of": before})
+    assert missing.status_code == 404, missing.text
+    assert customer in missing.json()["detail"]
+    assert api.ok("get", path, params={"as_of": api.last_position})["lines"] == []
