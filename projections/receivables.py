@@ -4,9 +4,10 @@ receivables aging and the cash flow, as queries over the ledger, invoices and pa
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from sqlalchemy import Connection, Table, bindparam, func, select, union_all
@@ -268,6 +269,10 @@ def _explain_statement(
     x.add("/closing_balance", as_printed([*before, *rows], answer["closing_side"]))
 
 
+AgingSort = Literal["name", "total", "-total", "overdue", "-overdue", "net", "-net"]
+AGING_SORTS: tuple[str, ...] = get_args(AgingSort)
+
+
 def receivables_aging(
     conn: Connection,
     invoices: Invoices,
@@ -275,74 +280,112 @@ def receivables_aging(
     as_of: date,
     names: dict[UUID, str],
     *,
+    sort: str = "name",
+    limit: int | None = None,
+    offset: int = 0,
     explain: Explanation | None = None,
 ) -> dict[str, Any]:
     """Per customer: what was open at the end of `as_of` by days past due, and the credit
-    received but not yet set against an invoice (which lowers what is owed net)."""
+    received but not yet set against an invoice (which lowers what is owed net). The
+    customers in `sort`'s order (AGING_SORTS: by name, or by what is owed in all, past due
+    or net, ascending or, with a leading "-", descending; ties by name), `limit` of them
+    (all with None) from `offset`, each with its open invoices; the totals and
+    `total_rows` are of them all."""
+    if sort not in AGING_SORTS:
+        raise ValueError(f"sort must be one of {', '.join(AGING_SORTS)}")
     bucket_names = [name for name, _, _ in AGING_BUCKETS]
-    per_customer: dict[UUID, dict[str, Any]] = {}
+    per_customer: dict[UUID, _Owed] = {}
 
-    def customer(customer_id: UUID) -> dict[str, Any]:
-        if customer_id not in per_customer:
-            per_customer[customer_id] = {
-                "buckets": dict.fromkeys(bucket_names, ZERO),
-                "invoices": [],
-                "credit": ZERO,
-            }
-        return per_customer[customer_id]
+    def customer(customer_id: UUID) -> _Owed:
+        found = per_customer.get(customer_id)
+        if found is None:
+            found = per_customer[customer_id] = _Owed(dict.fromkeys(bucket_names, ZERO))
+        return found
 
     for item in invoices.open_as_of(conn, as_of):
         days = (as_of - item["due_date"]).days
         bucket = aging_bucket(days)
-        c = customer(item["customer_id"])
-        c["buckets"][bucket] += item["open_amount"]
-        c["invoices"].append(
-            {
-                "invoice_id": str(item["id"]),
-                "number": item["number"],
-                "invoice_date": item["invoice_date"].isoformat(),
-                "due_date": item["due_date"].isoformat(),
-                "days_past_due": max(days, 0),
-                "bucket": bucket,
-                "open_amount": fmt(item["open_amount"]),
-            }
-        )
+        owed = customer(item["customer_id"])
+        owed.buckets[bucket] += item["open_amount"]
+        owed.invoices.append((item, days, bucket))
     used = invoices.credit_used(conn, as_of)
     for customer_id, received in payments.received_by_customer(conn, as_of).items():
         left = received - used.get(customer_id, ZERO)
         if left:
-            customer(customer_id)["credit"] = left
+            customer(customer_id).credit = left
 
-    rows = []
     totals = dict.fromkeys([*bucket_names, "total", "unallocated_credit", "net"], ZERO)
-    for customer_id, c in per_customer.items():
-        total = sum(c["buckets"].values(), ZERO)
-        figures = {
-            **c["buckets"],
-            "total": total,
-            "unallocated_credit": c["credit"],
-            "net": total - c["credit"],
-        }
-        for key, value in figures.items():
+    for owed in per_customer.values():
+        for key, value in owed.figures().items():
             totals[key] += value
+    by_name = sorted(per_customer, key=lambda c: (names.get(c) or "", str(c)))
+    if sort == "name":
+        ordered = by_name
+    else:
+        figure, sign = sort.lstrip("-"), -1 if sort.startswith("-") else 1
+        # (sorted is stable: equal figures keep the order of the names)
+        ordered = sorted(by_name, key=lambda c: sign * per_customer[c].figure(figure))
+    page = ordered[offset:] if limit is None else ordered[offset : offset + limit]
+    rows = []
+    for customer_id in page:
+        owed = per_customer[customer_id]
         rows.append(
             {
                 "customer_id": str(customer_id),
                 "name": names.get(customer_id),
-                **{k: fmt(v) for k, v in figures.items()},
-                "invoices": c["invoices"],
+                **{k: fmt(v) for k, v in owed.figures().items()},
+                "invoices": [
+                    {
+                        "invoice_id": str(item["id"]),
+                        "number": item["number"],
+                        "invoice_date": item["invoice_date"].isoformat(),
+                        "due_date": item["due_date"].isoformat(),
+                        "days_past_due": max(days, 0),
+                        "bucket": bucket,
+                        "open_amount": fmt(item["open_amount"]),
+                    }
+                    for item, days, bucket in owed.invoices
+                ],
             }
         )
-    rows.sort(key=lambda r: (r["name"] or "", r["customer_id"]))
     answer = {
         "as_of": as_of.isoformat(),
         "buckets": bucket_names,
+        "sort": sort,
         "customers": rows,
+        "total_rows": len(ordered),
+        "limit": limit,
+        "offset": offset,
         "totals": {k: fmt(v) for k, v in totals.items()},
     }
     if explain is not None:
-        _explain_aging(explain, conn, invoices, payments, answer, as_of)
+        _explain_aging(explain, conn, invoices, payments, answer, as_of, per_customer)
     return attach(answer, explain)
+
+
+@dataclass
+class _Owed:
+    """What one customer owes as of the aging's day: by bucket, its open invoices (each with
+    its days past due and bucket), and its unallocated credit."""
+
+    buckets: dict[str, Decimal]
+    invoices: list[tuple[dict[str, Any], int, str]] = field(default_factory=list)
+    credit: Decimal = ZERO
+
+    def figures(self) -> dict[str, Decimal]:
+        total = sum(self.buckets.values(), ZERO)
+        return {
+            **self.buckets,
+            "total": total,
+            "unallocated_credit": self.credit,
+            "net": total - self.credit,
+        }
+
+    def figure(self, name: str) -> Decimal:
+        """total, net, or overdue: what is past due (every bucket but not_due)."""
+        if name == "overdue":
+            return sum((v for k, v in self.buckets.items() if k != "not_due"), ZERO)
+        return self.figures()[name]
 
 
 def _explain_aging(
@@ -352,27 +395,32 @@ def _explain_aging(
     payments: Payments,
     answer: dict[str, Any],
     as_of: date,
+    per_customer: dict[UUID, _Owed],
 ) -> None:
     """An invoice's open amount: its total less what settled it by `as_of`; a customer's
-    credit: the unallocated parts of its payments less the credit used on invoices."""
-    shown = [item for c in answer["customers"] for item in c["invoices"]]
-    makeup = invoices.makeup(conn, [UUID(item["invoice_id"]) for item in shown], as_of)
+    credit: the unallocated parts of its payments less the credit used on invoices. The
+    totals by every customer's, the page's or not."""
+    ids = [item["id"] for owed in per_customer.values() for item, _, _ in owed.invoices]
+    makeup = invoices.makeup(conn, ids, as_of)
     received = payments.unallocated_received(conn, as_of)
     used = invoices.credit_uses(conn, as_of)
+    shown = {UUID(c["customer_id"]): i for i, c in enumerate(answer["customers"])}
     totals: dict[str, list[Contribution]] = defaultdict(list)
-    for i, c in enumerate(answer["customers"]):
-        customer_id = UUID(c["customer_id"])
+    for customer_id, owed in per_customer.items():
+        row = shown.get(customer_id)
         figures: dict[str, list[Contribution]] = {b: [] for b in answer["buckets"]}
-        for j, item in enumerate(c["invoices"]):
-            found = makeup[UUID(item["invoice_id"])]
-            x.add(pointer("customers", i, "invoices", j, "open_amount"), found)
-            figures[item["bucket"]] += found
+        for j, (item, _, bucket) in enumerate(owed.invoices):
+            found = makeup[item["id"]]
+            if row is not None:
+                x.add(pointer("customers", row, "invoices", j, "open_amount"), found)
+            figures[bucket] += found
         figures["total"] = [f for b in answer["buckets"] for f in figures[b]]
         credit = [*received.get(customer_id, ()), *negated(used.get(customer_id, ()))]
         figures["unallocated_credit"] = credit
         figures["net"] = [*figures["total"], *negated(credit)]
         for name, found in figures.items():
-            x.add(pointer("customers", i, name), found)
+            if row is not None:
+                x.add(pointer("customers", row, name), found)
             totals[name] += found
     for name in answer["totals"]:
         x.add(pointer("totals", name), totals[name])

@@ -20,6 +20,7 @@ from domain.errors import NotFound
 from projections import financial, receivables
 from projections.explain import Explanation
 from projections.profitability import Sort
+from projections.receivables import AgingSort
 from projections.reconciliation import READ_MODELS, positions, reconcile
 from projections.registry import all_projections
 
@@ -227,16 +228,29 @@ def receivables_aging(
     services: ServicesDep,
     r: Annotated[Reader, read_model("invoices", "payments", "customers", dated=True)],
     explain: ExplainDep,
+    sort: Annotated[
+        AgingSort,
+        Query(
+            description="the customers' order: by name, or by what they owe in all (total), "
+            "past due (overdue) or net of credit, ascending or, with a leading -, descending"
+        ),
+    ] = "name",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Per customer, what was open at the end of today (or of the `as_of` moment's day, as the
     books stood then) by days past due
-    (not due, 1-30, 31-60, 61-90, over 90), and the unallocated credit."""
+    (not due, 1-30, 31-60, 61-90, over 90), and the unallocated credit: a page of the
+    customers in the order asked for (`total_rows` in all), the totals of them all."""
     return receivables.receivables_aging(
         r.conn,
         r["invoices"],  # type: ignore[arg-type]
         r["payments"],  # type: ignore[arg-type]
         r.moment.day if r.moment is not None else services.business.today(),
         customer_names(r),
+        sort=sort,
+        limit=limit,
+        offset=offset,
         explain=explain,
     )
 

@@ -165,6 +165,17 @@ REQUESTS: dict[str, tuple[str, str, dict[str, str]]] = {
         "/api/reports/receivables-aging",
         {"as_of": "2026-09-30"},
     ),
+    # A page: its rows by their own events, the totals by every customer's.
+    "receivables-aging-a-page": (
+        "receivables-aging",
+        "/api/reports/receivables-aging",
+        {"sort": "-total", "limit": "1", "offset": "1"},
+    ),
+    "profitability-a-page": (
+        "profitability",
+        "/api/reports/profitability",
+        {"by": "order", "sort": "margin", "limit": "1", "offset": "1"},
+    ),
     "stock": ("stock", "/api/reports/stock", {}),
     "stock-west": ("stock", "/api/reports/stock", {"warehouse": "west"}),
     "pipeline": ("pipeline", "/api/reports/pipeline", {}),
@@ -413,6 +424,8 @@ def test_every_figure_of_the_report_adds_up_from_the_events_that_made_it(
     explained = scenario.ask(name, explain="true")
 
     assert check_explained(REQUESTS[name][0], explained, stored_events) > 0
+    if "offset" in REQUESTS[name][2]:  # a page past the first: it has rows of its own
+        assert any(explained.get(k) for k in ("rows", "customers", "lines")), name
     assert without_explain(explained) == plain.json()
     assert list(explained) == [*plain.json(), "explain"]
     assert scenario.raw(name, explain="false").content == plain.content

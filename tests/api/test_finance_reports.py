@@ -341,6 +341,43 @@ def test_profitability_groups_by_customer_and_product_and_sales_may_read_it(api:
     assert sales.get("/api/reports/reconciliation").status_code == 403
 
 
+def test_the_aging_pages_its_customers_in_the_order_asked_for(api: Api) -> None:
+    """Finance starts with who owes most past due: customers sorted by a figure, a page at a
+    time, the totals and the count always of them all."""
+    books = Books(api)
+    books.product(price=100)
+    books.receive((20, 60))
+    owes = {}
+    for name, units, on in (
+        ("A Ltd", 1, date(2026, 1, 1)),  # 120.00, due 01-31: past due on 06-30
+        ("B Ltd", 3, date(2026, 1, 1)),  # 360.00, past due
+        ("C Ltd", 2, date(2026, 6, 20)),  # 240.00, due 07-20: not yet
+    ):
+        owes[name] = books.customer(name)
+        books.invoice(books.order(owes[name], units), on=on)
+
+    def aging(**params: Any) -> dict[str, Any]:
+        params = {"as_of": "2026-06-30", **params}
+        return dict(api.ok("get", "/api/reports/receivables-aging", params=params))
+
+    def seen(answer: dict[str, Any]) -> list[str]:
+        return [c["name"] for c in answer["customers"]]
+
+    everyone = aging()
+    assert (everyone["sort"], everyone["total_rows"], everyone["limit"]) == ("name", 3, 1000)
+    assert seen(everyone) == ["A Ltd", "B Ltd", "C Ltd"]
+    assert seen(aging(sort="-overdue")) == ["B Ltd", "A Ltd", "C Ltd"]
+    assert seen(aging(sort="-total")) == ["B Ltd", "C Ltd", "A Ltd"]
+    page = aging(sort="overdue", limit=1, offset=1)
+    assert seen(page) == ["A Ltd"]
+    assert [i["open_amount"] for i in page["customers"][0]["invoices"]] == ["120.00"]
+    assert page["totals"] == everyone["totals"]
+    assert (page["totals"]["total"], page["total_rows"]) == ("720.00", 3)
+    refused = api.get("/api/reports/receivables-aging", params={"sort": "oldest"})
+    assert refused.status_code == 422
+    assert "sort" in refused.text
+
+
 def test_profitability_pages_its_rows_in_the_order_asked_for(api: Api) -> None:
     """Sales looks for the orders that earn least: rows sorted by a figure, a page at a time,
     the totals and the row count always of them all; a sort or page it cannot give is
