@@ -29,6 +29,9 @@ router = APIRouter(tags=["finance"])
 READERS = ("finance", "manager", "auditor")
 From = Annotated[date | None, Query(alias="from", description="first day of the period")]
 To = Annotated[date | None, Query(alias="to", description="last day of the period")]
+# A report's page of rows: how many, from which (its totals are of all of them).
+Limit = Annotated[int, Query(ge=1, le=10_000, description="how many rows, at most")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="how many rows to skip")]
 
 # Reconciliation reads every read model it compares that this installation has (the stock
 # model belongs to inventory); a missing one is reported as a failed check.
@@ -134,8 +137,8 @@ def general_ledger(
     account: Annotated[str, Query(description="account code, e.g. 120")],
     date_from: From = None,
     date_to: To = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """One account's lines with the running balance (debit minus credit), from its balance
     before `from`. Pages with limit and offset keep the running balance right."""
@@ -204,8 +207,8 @@ def profitability(
             "a figure, ascending or, with a leading -, descending (margin: the lowest first)"
         ),
     ] = "name",
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Revenue net of VAT (when invoiced), cost of goods sold (at FIFO cost, when shipped),
     gross margin and margin % per order, customer or product: a page of the rows in the
@@ -235,8 +238,8 @@ def receivables_aging(
             "past due (overdue) or net of credit, ascending or, with a leading -, descending"
         ),
     ] = "name",
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Per customer, what was open at the end of today (or of the `as_of` moment's day, as the
     books stood then) by days past due
