@@ -98,7 +98,9 @@ def audit_as_of(
     moment: str, report: str, customer: str | None, options: tuple[str, ...], database_url: str
 ) -> None:
     """REPORT as it stood at MOMENT (a position, a day or an instant), replayed from the store
-    into a temporary read model: the very query the API answers with, on the past."""
+    into a temporary read model: the very query the API answers with, on the past. (The
+    books and a customer's statement read the live ledger's lines up to the moment instead,
+    once it has passed it: the same answer, decision 0019.)"""
     path = REPORTS[report]
     if "{customer}" in path:
         if not customer:
