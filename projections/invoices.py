@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -21,12 +22,14 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    and_,
     bindparam,
     case,
     func,
     literal,
     null,
     select,
+    type_coerce,
     union_all,
 )
 
@@ -36,6 +39,7 @@ from domain.billing.receivables import ReceivableAccount
 from domain.values import ZERO
 from projections.engine import Batch, Projection
 from projections.explain import Contribution, event_name
+from projections.financial import from_cents
 from projections.types import Amount, Percent, Quantity, UnitPrice, made_once, period_start_of
 
 OPEN = "open"
@@ -305,10 +309,16 @@ class Invoices(Projection):
         return in_all - ahead, owed
 
     def open_as_of(
-        self, conn: Connection, as_of: date | None = None, customer_id: UUID | None = None
+        self,
+        conn: Connection,
+        as_of: date | None = None,
+        customer_id: UUID | None = None,
+        *,
+        customers: list[UUID] | None = None,
     ) -> list[dict[str, Any]]:
         """Invoices open at the end of `as_of` (by business dates: issued by then, less what
-        was settled by then), or open now when `as_of` is None; by due date and number.
+        was settled by then), or open now when `as_of` is None; by due date and number; of
+        one customer, or of `customers`, where given.
 
         As of a day, that is the invoices issued by then that are open now or were settled
         after it, with what was settled after it added back: what it reads is what is open
@@ -325,6 +335,8 @@ class Invoices(Projection):
         )
         if customer_id is not None:
             query = query.where(inv.c.customer_id == customer_id)
+        if customers is not None:
+            query = query.where(inv.c.customer_id.in_(customers))
         if as_of is None:
             query = query.where(inv.c.status == OPEN).order_by(inv.c.due_date, inv.c.number)
             return [dict(r) for r in conn.execute(query).mappings()]
@@ -333,6 +345,8 @@ class Invoices(Projection):
         since = select(st.c.invoice_id, st.c.amount).where(st.c.settled_on > as_of)
         if customer_id is not None:
             since = since.where(st.c.customer_id == customer_id)
+        if customers is not None:
+            since = since.where(st.c.customer_id.in_(customers))
         settled_since: dict[UUID, Decimal] = defaultdict(lambda: ZERO)
         for invoice_id, amount in conn.execute(since).all():
             settled_since[invoice_id] += amount
@@ -348,6 +362,67 @@ class Invoices(Projection):
                 out.append({**row, "open_amount": left})
         out.sort(key=lambda r: (r["due_date"], r["number"]))
         return out
+
+    def owed_by_customer(self, conn: Connection, as_of: date) -> dict[UUID, dict[str, Decimal]]:
+        """What each customer owed at the end of `as_of`, by aging bucket (AGING_BUCKETS, by
+        days past due then): the open amounts of `open_as_of`, added up by the database —
+        what is open now and what was settled since, added back — with no invoice's row
+        brought into Python."""
+        query = made_once(self.metadata, "owed_by_customer", None, self._owed_statement)
+        params: dict[str, Any] = {"day": as_of}
+        for i, (_, first, last) in enumerate(AGING_BUCKETS):
+            # days past due within [first, last]: due within [day - last, day - first]
+            if last is not None:
+                params[f"due_from_{i}"] = as_of - timedelta(days=last)
+            if first is not None:
+                params[f"due_to_{i}"] = as_of - timedelta(days=first)
+        out = {}
+        none = from_cents(0)
+        for customer_id, *owed in conn.execute(query, params).all():
+            out[customer_id] = {
+                name: from_cents(units) if units else none
+                for (name, _, _), units in zip(AGING_BUCKETS, owed, strict=True)
+            }
+        return out
+
+    def _owed_statement(self) -> Any:
+        """`owed_by_customer`'s sums (in cents) per customer and bucket, the day and each
+        bucket's first and last due date as parameters."""
+        inv, st = self["invoices"], self["settlements"]
+        day = bindparam("day", type_=Date)
+        owed, back = (type_coerce(c, BigInteger) for c in (inv.c.open_amount, st.c.amount))
+        # What is open now, with what was settled of it since added back (its settlements
+        # found by the invoice's key) ...
+        still_open = (
+            select(
+                inv.c.customer_id,
+                inv.c.due_date,
+                (owed + func.coalesce(func.sum(back), 0)).label("left"),
+            )
+            .select_from(
+                inv.outerjoin(st, and_(st.c.invoice_id == inv.c.id, st.c.settled_on > day))
+            )
+            .where(inv.c.status == OPEN, inv.c.invoice_date <= day)
+            .group_by(inv.c.id)
+        )
+        # ... and what was settled since of invoices closed now (found through the index of
+        # settlement days): each invoice once.
+        closed_since = (
+            select(inv.c.customer_id, inv.c.due_date, (owed + func.sum(back)).label("left"))
+            .select_from(st.join(inv, inv.c.id == st.c.invoice_id))
+            .where(st.c.settled_on > day, inv.c.status != OPEN, inv.c.invoice_date <= day)
+            .group_by(inv.c.id)
+        )
+        left = union_all(still_open, closed_since).subquery()
+        sums = []
+        for i, (_, first, last) in enumerate(AGING_BUCKETS):
+            within = []
+            if last is not None:
+                within.append(left.c.due_date >= bindparam(f"due_from_{i}", type_=Date))
+            if first is not None:
+                within.append(left.c.due_date <= bindparam(f"due_to_{i}", type_=Date))
+            sums.append(func.sum(case((and_(*within), left.c.left), else_=0)))
+        return select(left.c.customer_id, *sums).where(left.c.left > 0).group_by(left.c.customer_id)
 
     def credit_used(self, conn: Connection, as_of: date) -> dict[UUID, Decimal]:
         """Unallocated credit each customer had used on invoices by the end of `as_of`."""

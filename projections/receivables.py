@@ -302,12 +302,8 @@ def receivables_aging(
             found = per_customer[customer_id] = _Owed(dict.fromkeys(bucket_names, ZERO))
         return found
 
-    for item in invoices.open_as_of(conn, as_of):
-        days = (as_of - item["due_date"]).days
-        bucket = aging_bucket(days)
-        owed = customer(item["customer_id"])
-        owed.buckets[bucket] += item["open_amount"]
-        owed.invoices.append((item, days, bucket))
+    for customer_id, buckets in invoices.owed_by_customer(conn, as_of).items():
+        customer(customer_id).buckets.update(buckets)
     used = invoices.credit_used(conn, as_of)
     for customer_id, received in payments.received_by_customer(conn, as_of).items():
         left = received - used.get(customer_id, ZERO)
@@ -326,6 +322,11 @@ def receivables_aging(
         # (sorted is stable: equal figures keep the order of the names)
         ordered = sorted(by_name, key=lambda c: sign * per_customer[c].figure(figure))
     page = ordered[offset:] if limit is None else ordered[offset : offset + limit]
+    # The open invoices of the page's customers (of every customer, to explain the totals).
+    listed = None if explain is not None or len(page) == len(ordered) else page
+    for item in invoices.open_as_of(conn, as_of, customers=listed) if listed != [] else []:
+        days = (as_of - item["due_date"]).days
+        per_customer[item["customer_id"]].invoices.append((item, days, aging_bucket(days)))
     rows = []
     for customer_id in page:
         owed = per_customer[customer_id]

@@ -4,7 +4,7 @@ period, and a reconciliation that catches a read model gone wrong, over HTTP and
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +12,13 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from api.services import Services
+from domain.values import ZERO
+from projections.invoices import AGING_BUCKETS, aging_bucket
 from replay.cli import main
 from tests.api.test_order_to_cash import Books
 from tests.conftest import Api
+
+BUCKETS = [name for name, _, _ in AGING_BUCKETS]
 
 
 def stocked(api: Api, units: int = 20) -> Books:
@@ -78,6 +82,16 @@ def test_aging_puts_what_was_open_on_the_day_into_buckets_of_days_past_due(api: 
         "120.00",  # due 05-10: 61 days
         "120.00",  # due 04-09: 92 days
     ]
+    # What the database adds up per customer and bucket is what the open invoices of each
+    # day, put in their buckets one by one, add up to: on every day around the history.
+    model = api.services.reads["invoices"]
+    with api.services.reads.reader.connect() as conn:
+        for day in (date(2025, 12, 31) + timedelta(days=n) for n in range(0, 240, 3)):
+            by_invoice: dict[Any, dict[str, Decimal]] = {}
+            for item in model.open_as_of(conn, day):  # type: ignore[attr-defined]
+                owed = by_invoice.setdefault(item["customer_id"], dict.fromkeys(BUCKETS, ZERO))
+                owed[aging_bucket((day - item["due_date"]).days)] += item["open_amount"]
+            assert model.owed_by_customer(conn, day) == by_invoice, day  # type: ignore[attr-defined]
 
 
 def test_reconciliation_catches_a_read_model_changed_behind_its_back(api: Api) -> None:
