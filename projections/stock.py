@@ -22,8 +22,11 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    and_,
     bindparam,
+    func,
     select,
+    type_coerce,
 )
 
 from domain.inventory.fifo import Layer
@@ -318,13 +321,20 @@ class Stock(Projection):
         warehouse: str | None = None,
         product_id: Any = None,
         explain: Explanation | None = None,
+        up_to: int | None = None,
     ) -> dict[str, Any]:
         """Per product and warehouse: on hand, reserved, available and FIFO value (names from
         the products read model); the value per warehouse and in total. Quantities are not
-        added across products: their units differ."""
+        added across products: their units differ. With `up_to`, as they stood at that
+        position: the items tracked by then, their movements and reservations up to it
+        added up (each is a row with its position, never changed: decision 0019)."""
         shape = (products, warehouse is not None, product_id is not None)
-        query = made_once(self.metadata, "report", shape, lambda: self._report_query(*shape))
-        result = conn.execute(query, {"warehouse": warehouse, "product": product_id})
+        if up_to is None:
+            query = made_once(self.metadata, "report", shape, lambda: self._report_query(*shape))
+        else:
+            query = made_once(self.metadata, "report_up_to", shape, lambda: self._up_to(*shape))
+        params = {"warehouse": warehouse, "product": product_id, "up_to": up_to}
+        result = conn.execute(query, params)
         names = list(result.keys())  # (a dict per row from plain tuples: no RowMapping each)
         rows = [dict(zip(names, row, strict=True)) for row in result.all()]
         by_warehouse: dict[str, Decimal] = {}
@@ -336,7 +346,7 @@ class Stock(Projection):
             "totals": {"items": len(rows), "value": sum(by_warehouse.values(), NIL)},
         }
         if explain is not None:
-            self._explain(explain, conn, answer, warehouse, product_id)
+            self._explain(explain, conn, answer, warehouse, product_id, up_to)
         return attach(answer, explain)
 
     def _report_query(self, products: Table, of_warehouse: bool, of_product: bool) -> Any:
@@ -364,6 +374,67 @@ class Stock(Projection):
             query = query.where(items.c.product_id == bindparam("product"))
         return query
 
+    def _up_to(self, products: Table, of_warehouse: bool, of_product: bool) -> Any:
+        """`_report_query` as of the position `up_to` (a parameter): the items tracked by
+        then, on hand and value the sums of their movements up to it, reserved the sum of
+        their reservations up to it."""
+        items, movements, reservations = self["items"], self["movements"], self["reservations"]
+        up_to = bindparam("up_to", type_=Integer)
+        moved = (
+            select(
+                movements.c.product_id,
+                movements.c.warehouse,
+                func.sum(movements.c.quantity).label("on_hand"),
+                func.sum(movements.c.value).label("value"),
+            )
+            .where(movements.c.position <= up_to)
+            .group_by(movements.c.product_id, movements.c.warehouse)
+            .subquery()
+        )
+        held = (
+            select(
+                reservations.c.product_id,
+                reservations.c.warehouse,
+                func.sum(reservations.c.quantity).label("reserved"),
+            )
+            .where(reservations.c.position <= up_to)
+            .group_by(reservations.c.product_id, reservations.c.warehouse)
+            .subquery()
+        )
+
+        def of_item(sub: Any) -> Any:
+            return and_(
+                sub.c.product_id == items.c.product_id, sub.c.warehouse == items.c.warehouse
+            )
+
+        on_hand = type_coerce(func.coalesce(moved.c.on_hand, 0), Quantity())
+        reserved = type_coerce(func.coalesce(held.c.reserved, 0), Quantity())
+        query = (
+            select(
+                items.c.product_id,
+                items.c.sku,
+                products.c.name,
+                products.c.unit,
+                items.c.warehouse,
+                on_hand.label("on_hand"),
+                reserved.label("reserved"),
+                type_coerce(on_hand - reserved, Quantity()).label("available"),
+                type_coerce(func.coalesce(moved.c.value, 0), Amount()).label("value"),
+            )
+            .select_from(
+                items.outerjoin(products, products.c.id == items.c.product_id)
+                .outerjoin(moved, of_item(moved))
+                .outerjoin(held, of_item(held))
+            )
+            .where(items.c.tracked_position <= up_to)
+            .order_by(items.c.sku, items.c.warehouse)
+        )
+        if of_warehouse:
+            query = query.where(items.c.warehouse == bindparam("warehouse"))
+        if of_product:
+            query = query.where(items.c.product_id == bindparam("product"))
+        return query
+
     def _explain(
         self,
         x: Explanation,
@@ -371,6 +442,7 @@ class Stock(Projection):
         answer: dict[str, Any],
         warehouse: str | None,
         product_id: Any,
+        up_to: int | None = None,
     ) -> None:
         """On hand and value by the movements (receipts add, issues take away), reserved by
         the reservations, each per item; an item is counted by the event that tracked it."""
@@ -378,6 +450,9 @@ class Stock(Projection):
 
         def shown(table: Table, *columns: Any) -> list[Any]:
             query = select(table.c.product_id, table.c.warehouse, *columns)
+            if up_to is not None:
+                at = table.c.tracked_position if table is items else table.c.position
+                query = query.where(at <= up_to)
             if warehouse is not None:
                 query = query.where(table.c.warehouse == warehouse)
             if product_id is not None:

@@ -199,7 +199,7 @@ def list_movements(
     dependencies=[require(*READERS)],
 )
 def stock_report(
-    r: Annotated[Reader, read_model("stock", "products")],
+    r: Annotated[Reader, read_model("stock", "products", positioned=True)],
     explain: ExplainDep,
     warehouse: str | None = None,
     product_id: UUID | None = None,
@@ -212,5 +212,6 @@ def stock_report(
         warehouse=warehouse and warehouse.upper(),
         product_id=product_id,
         explain=explain,
+        up_to=r.up_to,
     )
     return StockReport.model_validate(report)

@@ -205,3 +205,52 @@ def test_a_customer_registered_after_a_position_has_no_statement_as_of_it(api: A
     assert missing.status_code == 404, missing.text
     assert customer in missing.json()["detail"]
     assert api.ok("get", path, params={"as_of": api.last_position})["lines"] == []
+
+
+def test_the_stock_up_to_a_position_is_what_a_replay_to_it_gives(api: Api) -> None:
+    """The stock report as of a position adds up the live movements and reservations up to
+    it (each a row with its position, never changed): at every position of a history, for
+    every warehouse and product asked for, explained or not, it gives what a replay gives."""
+    books = Books(api)
+    customer = books.customer()
+    books.product("A-1", price=100)
+    books.product("B-1", price=50)
+    api.ok("post", "/api/warehouses", {"code": "WEST", "name": "West depot"})
+    books.receive((10, 60), (5, 70), sku="A-1")
+    books.receive((8, 20), sku="B-1")
+    west = {"warehouse": "WEST", "lines": [{"sku": "A-1", "quantity": "4", "unit_cost": "65.50"}]}
+    api.ok("post", "/api/stock/receipts", west)
+    order = books.order(customer, 12, sku="A-1", ship=7)  # 5 still reserved
+    books.ship(order, 2)
+    # An order reserved, then cancelled (its reservation released).
+    line = {"sku": "B-1", "quantity": "3"}
+    quote = api.ok("post", "/api/quotes", {"customer_id": customer, "lines": [line]})
+    api.ok("post", f"/api/quotes/{quote['id']}/accept")
+    cancelled = api.ok("post", "/api/orders", {"quote_id": quote["id"]})["id"]
+    api.ok("post", f"/api/orders/{cancelled}/confirm")
+    api.ok("post", f"/api/orders/{cancelled}/cancel", {"reason": "changed their mind"})
+    services = api.services
+    products = services.reads["products"]["products"]
+    product = api.ok("get", "/api/reports/stock")["items"][0]["product_id"]
+    asked = [{}, {"warehouse": "WEST"}, {"warehouse": "MAIN"}, {"product_id": UUID(product)}]
+    for position in range(api.last_position + 1):
+        past = asof.replay(services.business, ["stock", "products"], position)
+        try:
+            with past.reader.connect() as then, services.reads.reader.connect() as now:
+                for filters, explained in itertools.product(asked, (False, True)):
+                    answers = [
+                        model.report(  # type: ignore[attr-defined]
+                            conn,
+                            names,
+                            **filters,
+                            explain=Explanation() if explained else None,
+                            **up_to,
+                        )
+                        for conn, model, names, up_to in (
+                            (then, past["stock"], past["products"]["products"], {}),
+                            (now, services.reads["stock"], products, {"up_to": position}),
+                        )
+                    ]
+                    assert answers[0] == answers[1], (position, filters, explained)
+        finally:
+            past.dispose()
