@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Date,
@@ -28,8 +29,11 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     func,
+    literal,
     null,
     select,
+    type_coerce,
+    union_all,
 )
 
 from domain.billing.invoices import Invoice
@@ -48,6 +52,8 @@ Sort = Literal[
     "name", "revenue", "-revenue", "margin", "-margin", "margin_percent", "-margin_percent"
 ]
 SORTS: tuple[str, ...] = get_args(Sort)
+# What each group adds up: revenue and quantity invoiced, cost and quantity shipped.
+FIGURES = ("revenue", "invoiced", "cost", "shipped")
 # The group of revenue or cost with no order (an invoice's `order_id` may be None).
 NO_ORDER = UUID(int=0)
 # LIMIT for "all the rows" (both databases take a bound, not NULL).
@@ -207,12 +213,15 @@ class Profitability(Projection):
         limit: int | None = None,
         offset: int = 0,
         explain: Explanation | None = None,
+        up_to: int | None = None,
     ) -> dict[str, Any]:
         """Revenue, cost of goods sold, gross margin and margin % per order, customer or
         product, with totals; customers are named from `customers` (the customers read
         model's parties: id, name). The rows in `sort`'s order (SORTS), `limit` of them (all
         with None) from `offset`; the totals and `total_rows` are of them all. The database
-        sorts and pages: only the page's rows are read. Explained: revenue by the invoice
+        sorts and pages: only the page's rows are read. With `up_to`, as the report stood at
+        that position: the invoice and shipment lines up to it added up (lines are only ever
+        added, each with its position; decision 0019). Explained: revenue by the invoice
         lines, cost by the shipment lines, the margin by both (margin % is their ratio)."""
         if by not in GROUPS:
             raise ValueError(f"by must be one of {', '.join(GROUPS)}")
@@ -229,9 +238,12 @@ class Profitability(Projection):
             "offset": offset,
             "total": figures(ZERO, ZERO),
         }
-        shape: PeriodShape | None = None  # (since the beginning: a row per group)
+        shape: PeriodShape | _Posted | None = None  # (since the beginning: a row per group)
         params: dict[str, Any] = {"kind": by}
-        if date_from is not None or date_to is not None:
+        if up_to is not None:
+            shape = _Posted(by, date_from is not None, date_to is not None)
+            params.update(up_to=up_to, first=date_from, last=date_to)
+        elif date_from is not None or date_to is not None:
             found = period_shape(date_from, date_to)
             if found is None:
                 return attach(answer, explain)
@@ -257,8 +269,44 @@ class Profitability(Projection):
         answer["total_rows"] = count
         answer["total"] = figures(revenue or ZERO, cost or ZERO)
         if explain is not None:
-            self._explain(explain, conn, answer, date_from, date_to)
+            self._explain(explain, conn, answer, date_from, date_to, up_to)
         return attach(answer, explain)
+
+    def _groups(self, shape: PeriodShape | _Posted | None) -> Select[Any]:
+        """The revenue, quantity invoiced, cost and quantity shipped per group (group_id) of a
+        report of `shape`: from the running totals, or, as of a position, from the lines."""
+        if isinstance(shape, _Posted):
+            return self._posted_statement(shape)
+        return self._totals_statement(shape)
+
+    def _posted_statement(self, shape: _Posted) -> Select[Any]:
+        """The sums per group of `shape.by` of the invoice and shipment lines posted up to
+        `up_to`, dated from `first` and to `last` where asked (parameters)."""
+        parts = []
+        for table, side in ((self["revenue"], 0), (self["costs"], 1)):
+            key: Any = table.c[f"{shape.by}_id"]
+            if shape.by == "order":
+                key = func.coalesce(key, literal(NO_ORDER, Uuid))
+            moved, zero = [table.c.amount, table.c.quantity], [literal(0), literal(0)]
+            figures = [*zero, *moved] if side else [*moved, *zero]
+            part = select(
+                key.label("group_id"),
+                *(f.label(n) for f, n in zip(figures, FIGURES, strict=True)),
+            ).where(table.c.position <= bindparam("up_to", type_=Integer))
+            if shape.from_first:
+                part = part.where(table.c.on_date >= bindparam("first", type_=Date))
+            if shape.to_last:
+                part = part.where(table.c.on_date <= bindparam("last", type_=Date))
+            parts.append(part)
+        lines = union_all(*parts).subquery()
+        types = (Amount(), Quantity(), Amount(), Quantity())
+        return select(
+            lines.c.group_id,
+            *(
+                type_coerce(func.sum(lines.c[n]), kind).label(n)
+                for n, kind in zip(FIGURES, types, strict=True)
+            ),
+        ).group_by(lines.c.group_id)
 
     def _label_table(self, by: str, customers: Table | None) -> Table | None:
         """The table that labels the groups of `by`: its first column the group's id, its
@@ -267,20 +315,20 @@ class Profitability(Projection):
             return customers
         return self["orders"] if by == "order" else self["skus"]
 
-    def _sizes_statement(self, period: PeriodShape | None) -> Select[int, Any, Any]:
+    def _sizes_statement(self, period: PeriodShape | _Posted | None) -> Select[int, Any, Any]:
         """How many groups of a `kind` (parameter) a period of shape `period` has, and their
         revenue and cost in all."""
-        groups = self._totals_statement(period).subquery()
+        groups = self._groups(period).subquery()
         return select(func.count(), func.sum(groups.c.revenue), func.sum(groups.c.cost))
 
     def _page_statement(
-        self, period: PeriodShape | None, sort: str, labels: Table | None, dialect: str
+        self, period: PeriodShape | _Posted | None, sort: str, labels: Table | None, dialect: str
     ) -> Select[Any]:
         """A page (parameters limit, offset) of the groups of a `kind` over a period of shape
         `period`, in `sort`'s order (ties, and groups without a label or a margin %, by
         id), each with its label from `labels`. Labels compare as their characters' code
         points on both databases (as Python sorts text), not by a locale's collation."""
-        groups = self._totals_statement(period).subquery()
+        groups = self._groups(period).subquery()
         revenue, cost, group_id = groups.c.revenue, groups.c.cost, groups.c.group_id
         if labels is None:
             label: Any = null()
@@ -302,8 +350,8 @@ class Profitability(Projection):
             order[-1] = order[-1].desc()
         return (
             query.order_by(*order, group_id)
-            .limit(bindparam("limit", type_=Integer))
-            .offset(bindparam("offset", type_=Integer))
+            .limit(bindparam("limit", type_=BigInteger))
+            .offset(bindparam("offset", type_=BigInteger))
         )
 
     def _explain(
@@ -313,10 +361,12 @@ class Profitability(Projection):
         answer: dict[str, Any],
         date_from: date | None,
         date_to: date | None,
+        up_to: int | None,
     ) -> None:
         by = answer["by"]
-        revenue = self._lines(conn, self["revenue"], by, INVOICED, date_from, date_to)
-        cost = self._lines(conn, self["costs"], by, SHIPPED, date_from, date_to)
+        period = (date_from, date_to, up_to)
+        revenue = self._lines(conn, self["revenue"], by, INVOICED, *period)
+        cost = self._lines(conn, self["costs"], by, SHIPPED, *period)
         for i, row in enumerate(answer["rows"]):
             r_amounts, r_quantities = revenue.get(row[f"{by}_id"], ([], []))
             c_amounts, c_quantities = cost.get(row[f"{by}_id"], ([], []))
@@ -340,9 +390,13 @@ class Profitability(Projection):
         event: str,
         date_from: date | None,
         date_to: date | None,
+        up_to: int | None = None,
     ) -> dict[str | None, tuple[list[Contribution], list[Contribution]]]:
-        """Per group (by its id as the report shows it): each line's amount and quantity."""
+        """Per group (by its id as the report shows it): each line's amount and quantity
+        (posted up to `up_to`, where given)."""
         query = select(table.c[f"{by}_id"], table.c.position, table.c.amount, table.c.quantity)
+        if up_to is not None:
+            query = query.where(table.c.position <= up_to)
         if date_from is not None:
             query = query.where(table.c.on_date >= date_from)
         if date_to is not None:
@@ -394,8 +448,17 @@ class Profitability(Projection):
         moved = period_rows(self["days"], self["months"], period, _totals_query)
         return select(
             moved.c.group_id,
-            *(func.sum(moved.c[n]).label(n) for n in ("revenue", "invoiced", "cost", "shipped")),
+            *(func.sum(moved.c[n]).label(n) for n in FIGURES),
         ).group_by(moved.c.group_id)
+
+
+class _Posted(NamedTuple):
+    """The shape of a report as of a position, read from the lines: its grouping, and
+    whether it has a first and a last day."""
+
+    by: str
+    from_first: bool
+    to_last: bool
 
 
 def _totals_columns(period: str | None = None) -> list[Column[Any]]:
@@ -412,7 +475,7 @@ def _totals_columns(period: str | None = None) -> list[Column[Any]]:
 
 
 def _totals_query(table: Table, *where: Any) -> Select[Any]:
-    columns = (table.c[n] for n in ("group_id", "revenue", "invoiced", "cost", "shipped"))
+    columns = (table.c[n] for n in ("group_id", *FIGURES))
     return select(*columns).where(table.c.kind == bindparam("kind"), *where)
 
 

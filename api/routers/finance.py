@@ -195,7 +195,7 @@ def cash_flow(
 
 @router.get("/api/reports/profitability", dependencies=[require(*READERS, "sales")])
 def profitability(
-    r: Annotated[Reader, read_model("profitability", "customers")],
+    r: Annotated[Reader, read_model("profitability", "customers", positioned=True)],
     explain: ExplainDep,
     by: Literal["order", "customer", "product"] = "order",
     date_from: From = None,
@@ -223,6 +223,7 @@ def profitability(
         limit=limit,
         offset=offset,
         explain=explain,
+        up_to=r.up_to,
     )
 
 

@@ -345,6 +345,26 @@ def test_query_values_past_what_the_database_holds_are_invalid_input(
     assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "rows"),
+    [
+        ("/api/payments", {}, "items"),
+        ("/api/reports/general-ledger", {"account": "100"}, "lines"),
+        ("/api/audit/trail", {}, "events"),
+        ("/api/reports/profitability", {"by": "order"}, "rows"),
+        ("/api/reports/receivables-aging", {}, "customers"),
+    ],
+)
+def test_the_largest_offset_allowed_answers_an_empty_page(
+    shared_api: Api, path: str, params: dict[str, str], rows: str
+) -> None:
+    """An offset within what the API takes is a page past the end, on both databases (not
+    a number too big for the database's integer)."""
+    answer = shared_api.ok("get", path, params={**params, "offset": str(2**63 - 1)})
+
+    assert answer[rows] == []
+
+
 # -- the size of a body ----------------------------------------------------------------------
 
 

@@ -254,3 +254,52 @@ def test_the_stock_up_to_a_position_is_what_a_replay_to_it_gives(api: Api) -> No
                     assert answers[0] == answers[1], (position, filters, explained)
         finally:
             past.dispose()
+
+
+def test_profitability_up_to_a_position_is_what_a_replay_to_it_gives(api: Api) -> None:
+    """Profitability as of a position adds up the live invoice and shipment lines up to it:
+    at every position of a history, by order, customer and product, sorted, paged, over
+    periods and explained, it gives what a replay of it gives."""
+    books = Books(api)
+    books.product("A-1", price=100)
+    books.product("B-1", price=50)
+    books.receive((10, 60), (10, 70), sku="A-1")
+    books.receive((10, 20), sku="B-1")
+    first, second = books.customer("Birinci"), books.customer("İkinci")
+    order = books.order(first, 6, sku="A-1", ship=4)
+    books.invoice(order, on=date(2026, 3, 2))
+    books.invoice(books.order(second, 5, sku="B-1"), on=date(2026, 4, 10))
+    books.ship(order, 2)
+    books.invoice(order, on=date(2026, 5, 20))
+    books.order(second, 2, sku="A-1")  # shipped, not invoiced
+    services = api.services
+    periods = [(None, None), (date(2026, 3, 1), date(2026, 4, 30)), (date(2026, 5, 1), None)]
+    pages = [("name", None, 0), ("margin", 1, 1), ("-margin_percent", 2, 0)]
+    for position in range(api.last_position + 1):
+        past = asof.replay(services.business, ["profitability", "customers"], position)
+        try:
+            with past.reader.connect() as then, services.reads.reader.connect() as now:
+                for by, (start, end), (sort, limit, offset), explained in itertools.product(
+                    ("order", "customer", "product"), periods, pages, (False, True)
+                ):
+                    answers = [
+                        reads["profitability"].report(  # type: ignore[attr-defined]
+                            conn,
+                            by,
+                            date_from=start,
+                            date_to=end,
+                            customers=reads["customers"]["parties"],
+                            sort=sort,
+                            limit=limit,
+                            offset=offset,
+                            explain=Explanation() if explained else None,
+                            **up_to,
+                        )
+                        for conn, reads, up_to in (
+                            (then, past, {}),
+                            (now, services.reads, {"up_to": position}),
+                        )
+                    ]
+                    assert answers[0] == answers[1], (position, by, start, sort, explained)
+        finally:
+            past.dispose()
