@@ -329,10 +329,8 @@ class Stock(Projection):
         position: the items tracked by then, their movements and reservations up to it
         added up (each is a row with its position, never changed: decision 0019)."""
         shape = (products, warehouse is not None, product_id is not None)
-        if up_to is None:
-            query = made_once(self.metadata, "report", shape, lambda: self._report_query(*shape))
-        else:
-            query = made_once(self.metadata, "report_up_to", shape, lambda: self._up_to(*shape))
+        shape = (*shape, up_to is not None)
+        query = made_once(self.metadata, "report", shape, lambda: self._report_query(*shape))
         params = {"warehouse": warehouse, "product": product_id, "up_to": up_to}
         result = conn.execute(query, params)
         names = list(result.keys())  # (a dict per row from plain tuples: no RowMapping each)
@@ -349,10 +347,18 @@ class Stock(Projection):
             self._explain(explain, conn, answer, warehouse, product_id, up_to)
         return attach(answer, explain)
 
-    def _report_query(self, products: Table, of_warehouse: bool, of_product: bool) -> Any:
+    def _report_query(
+        self, products: Table, of_warehouse: bool, of_product: bool, posted: bool = False
+    ) -> Any:
         """The items with their products' names, of a `warehouse` and a `product` (parameters)
-        where asked."""
+        where asked; `posted`, as of the position `up_to` (a parameter): the items tracked by
+        then, with the figures of `_posted_figures`."""
         items = self["items"]
+        source = items.outerjoin(products, products.c.id == items.c.product_id)
+        if posted:
+            figures, source = self._posted_figures(source)
+        else:
+            figures = [items.c.on_hand, items.c.reserved, items.c.available, items.c.value]
         query = (
             select(
                 items.c.product_id,
@@ -360,80 +366,54 @@ class Stock(Projection):
                 products.c.name,
                 products.c.unit,
                 items.c.warehouse,
-                items.c.on_hand,
-                items.c.reserved,
-                items.c.available,
-                items.c.value,
+                *figures,
             )
-            .select_from(items.outerjoin(products, products.c.id == items.c.product_id))
+            .select_from(source)
             .order_by(items.c.sku, items.c.warehouse)
         )
+        if posted:
+            query = query.where(items.c.tracked_position <= bindparam("up_to", type_=Integer))
         if of_warehouse:
             query = query.where(items.c.warehouse == bindparam("warehouse"))
         if of_product:
             query = query.where(items.c.product_id == bindparam("product"))
         return query
 
-    def _up_to(self, products: Table, of_warehouse: bool, of_product: bool) -> Any:
-        """`_report_query` as of the position `up_to` (a parameter): the items tracked by
-        then, on hand and value the sums of their movements up to it, reserved the sum of
-        their reservations up to it."""
+    def _posted_figures(self, source: Any) -> tuple[list[Any], Any]:
+        """On hand and value as the sums of each item's movements up to the position
+        `up_to`, reserved as the sum of its reservations up to it, available the difference;
+        and `source` joined to those sums."""
         items, movements, reservations = self["items"], self["movements"], self["reservations"]
         up_to = bindparam("up_to", type_=Integer)
-        moved = (
-            select(
-                movements.c.product_id,
-                movements.c.warehouse,
-                func.sum(movements.c.quantity).label("on_hand"),
-                func.sum(movements.c.value).label("value"),
-            )
-            .where(movements.c.position <= up_to)
-            .group_by(movements.c.product_id, movements.c.warehouse)
-            .subquery()
-        )
-        held = (
-            select(
-                reservations.c.product_id,
-                reservations.c.warehouse,
-                func.sum(reservations.c.quantity).label("reserved"),
-            )
-            .where(reservations.c.position <= up_to)
-            .group_by(reservations.c.product_id, reservations.c.warehouse)
-            .subquery()
-        )
 
-        def of_item(sub: Any) -> Any:
-            return and_(
-                sub.c.product_id == items.c.product_id, sub.c.warehouse == items.c.warehouse
+        def per_item(table: Table, **sums: Any) -> Any:
+            return (
+                select(
+                    table.c.product_id,
+                    table.c.warehouse,
+                    *(func.sum(column).label(name) for name, column in sums.items()),
+                )
+                .where(table.c.position <= up_to)
+                .group_by(table.c.product_id, table.c.warehouse)
+                .subquery()
             )
 
+        moved = per_item(movements, on_hand=movements.c.quantity, value=movements.c.value)
+        held = per_item(reservations, reserved=reservations.c.quantity)
+        for sub in (moved, held):
+            source = source.outerjoin(
+                sub,
+                and_(sub.c.product_id == items.c.product_id, sub.c.warehouse == items.c.warehouse),
+            )
         on_hand = type_coerce(func.coalesce(moved.c.on_hand, 0), Quantity())
         reserved = type_coerce(func.coalesce(held.c.reserved, 0), Quantity())
-        query = (
-            select(
-                items.c.product_id,
-                items.c.sku,
-                products.c.name,
-                products.c.unit,
-                items.c.warehouse,
-                on_hand.label("on_hand"),
-                reserved.label("reserved"),
-                type_coerce(on_hand - reserved, Quantity()).label("available"),
-                type_coerce(func.coalesce(moved.c.value, 0), Amount()).label("value"),
-            )
-            .select_from(
-                items.outerjoin(products, products.c.id == items.c.product_id)
-                .outerjoin(moved, of_item(moved))
-                .outerjoin(held, of_item(held))
-            )
-            .where(items.c.tracked_position <= up_to)
-            .order_by(items.c.sku, items.c.warehouse)
-        )
-        if of_warehouse:
-            query = query.where(items.c.warehouse == bindparam("warehouse"))
-        if of_product:
-            query = query.where(items.c.product_id == bindparam("product"))
-        return query
+        figures = [
+            on_hand.label("on_hand"),
+            reserved.label("reserved"),
+            type_coerce(on_hand - reserved, Quantity()).label("available"),
+            type_coerce(func.coalesce(moved.c.value, 0), Amount()).label("value"),
+        ]
+        return figures, source
 
     def _explain(
         self,

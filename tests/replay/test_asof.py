@@ -274,13 +274,16 @@ def test_profitability_up_to_a_position_is_what_a_replay_to_it_gives(api: Api) -
     books.order(second, 2, sku="A-1")  # shipped, not invoiced
     services = api.services
     periods = [(None, None), (date(2026, 3, 1), date(2026, 4, 30)), (date(2026, 5, 1), None)]
-    pages = [("name", None, 0), ("margin", 1, 1), ("-margin_percent", 2, 0)]
+    # Each grouping with a sort and page of its own (all three sorts' SQL is the same for
+    # every grouping but the labels).
+    pages = [("order", "margin", 1, 1), ("customer", "name", None, 0)]
+    pages.append(("product", "-margin_percent", 2, 0))
     for position in range(api.last_position + 1):
         past = asof.replay(services.business, ["profitability", "customers"], position)
         try:
             with past.reader.connect() as then, services.reads.reader.connect() as now:
-                for by, (start, end), (sort, limit, offset), explained in itertools.product(
-                    ("order", "customer", "product"), periods, pages, (False, True)
+                for (by, sort, limit, offset), (start, end), explained in itertools.product(
+                    pages, periods, (False, True)
                 ):
                     answers = [
                         reads["profitability"].report(  # type: ignore[attr-defined]
