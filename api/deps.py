@@ -200,9 +200,16 @@ def read_model(*names: str, dated: bool = False, positioned: bool = False) -> An
         ] = None,
         as_of: Annotated[str | None, Query(max_length=40, description=AS_OF)] = None,
     ) -> Any:
-        business_day = asof.business_day(as_of) if as_of and dated and asof.is_day(as_of) else None
-        if as_of and business_day is None:
-            moment = asof.resolve(services.business, as_of)
+        try:
+            business_day = (
+                asof.business_day(as_of) if as_of and dated and asof.is_day(as_of) else None
+            )
+            moment = asof.resolve(services.business, as_of) if as_of and not business_day else None
+        except InvalidInput as error:  # (a query parameter, not a field of a body)
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("query", error.field), "msg": error.reason}]
+            ) from None
+        if moment is not None:
             if positioned and services.reads.wait_for(moment.position, names, timeout=0):
                 with services.reads.reader.connect() as conn:
                     yield Reader(conn, services.reads, moment, up_to=moment.position)

@@ -111,6 +111,7 @@ def test_a_moment_beyond_the_head_or_unreadable_is_refused(api: Api) -> None:
         response = api.get("/api/reports/pipeline", params={"as_of": moment})
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "as_of"
+        assert response.json()["errors"][0]["in"] == "query"
 
 
 def test_the_books_up_to_a_position_are_what_a_replay_to_it_gives(api: Api) -> None:
