@@ -312,13 +312,12 @@ class Invoices(Projection):
         self,
         conn: Connection,
         as_of: date | None = None,
-        customer_id: UUID | None = None,
         *,
         customers: list[UUID] | None = None,
     ) -> list[dict[str, Any]]:
         """Invoices open at the end of `as_of` (by business dates: issued by then, less what
         was settled by then), or open now when `as_of` is None; by due date and number; of
-        one customer, or of `customers`, where given.
+        `customers` only, where given.
 
         As of a day, that is the invoices issued by then that are open now or were settled
         after it, with what was settled after it added back: what it reads is what is open
@@ -333,8 +332,6 @@ class Invoices(Projection):
             inv.c.total,
             inv.c.open_amount,
         )
-        if customer_id is not None:
-            query = query.where(inv.c.customer_id == customer_id)
         if customers is not None:
             query = query.where(inv.c.customer_id.in_(customers))
         if as_of is None:
@@ -343,8 +340,6 @@ class Invoices(Projection):
         query = query.where(inv.c.invoice_date <= as_of)
         st = self["settlements"]
         since = select(st.c.invoice_id, st.c.amount).where(st.c.settled_on > as_of)
-        if customer_id is not None:
-            since = since.where(st.c.customer_id == customer_id)
         if customers is not None:
             since = since.where(st.c.customer_id.in_(customers))
         settled_since: dict[UUID, Decimal] = defaultdict(lambda: ZERO)

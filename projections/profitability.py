@@ -417,32 +417,9 @@ class Profitability(Projection):
             out.append(value if value is not None else ZERO)
         return out[0], out[1]
 
-    def _totals(
-        self, conn: Connection, by: str, date_from: date | None, date_to: date | None
-    ) -> tuple[dict[Any, tuple[Decimal, Decimal]], dict[Any, tuple[Decimal, Decimal]]]:
-        """Revenue and cost, each (amount, quantity), per order, customer or product: whole months
-        from the monthly totals, the days of the edge months from the daily ones, or, for no
-        period at all, the totals since the beginning. A group
-        with cost only shows zero revenue, as it would with no revenue lines."""
-        shape: PeriodShape | None = None  # (since the beginning: a row per group)
-        params: dict[str, Any] = {}
-        if date_from is not None or date_to is not None:
-            found = period_shape(date_from, date_to)
-            if found is None:
-                return {}, {}
-            shape, params = found
-        query = made_once(self.metadata, "totals", shape, lambda: self._totals_statement(shape))
-        revenue, cost = {}, {}
-        for key, r_amount, r_quantity, c_amount, c_quantity in conn.execute(
-            query, {**params, "kind": by}
-        ).all():
-            revenue[key] = (r_amount, r_quantity)
-            cost[key] = (c_amount, c_quantity)
-        return revenue, cost
-
     def _totals_statement(self, period: PeriodShape | None) -> Select[Any]:
-        """`_totals`' sums per group of a `kind` (parameter), over a period of shape
-        `period`, or since the beginning."""
+        """The sums per group of a `kind` (parameter) from the running totals, over a period
+        of shape `period` (its days and months), or since the beginning."""
         if period is None:
             return _totals_query(self["ever"])  # a row per group already
         moved = period_rows(self["days"], self["months"], period, _totals_query)

@@ -324,9 +324,10 @@ def receivables_aging(
     page = ordered[offset:] if limit is None else ordered[offset : offset + limit]
     # The open invoices of the page's customers (of every customer, to explain the totals).
     listed = None if explain is not None or len(page) == len(ordered) else page
-    for item in invoices.open_as_of(conn, as_of, customers=listed) if listed != [] else []:
-        days = (as_of - item["due_date"]).days
-        per_customer[item["customer_id"]].invoices.append((item, days, aging_bucket(days)))
+    if listed is None or listed:
+        for item in invoices.open_as_of(conn, as_of, customers=listed):
+            days = (as_of - item["due_date"]).days
+            per_customer[item["customer_id"]].invoices.append((item, days, aging_bucket(days)))
     rows = []
     for customer_id in page:
         owed = per_customer[customer_id]

@@ -328,8 +328,7 @@ class Stock(Projection):
         added across products: their units differ. With `up_to`, as they stood at that
         position: the items tracked by then, their movements and reservations up to it
         added up (each is a row with its position, never changed: decision 0019)."""
-        shape = (products, warehouse is not None, product_id is not None)
-        shape = (*shape, up_to is not None)
+        shape = (products, warehouse is not None, product_id is not None, up_to is not None)
         query = made_once(self.metadata, "report", shape, lambda: self._report_query(*shape))
         params = {"warehouse": warehouse, "product": product_id, "up_to": up_to}
         result = conn.execute(query, params)
